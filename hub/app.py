@@ -1,0 +1,110 @@
+"""The hub's one wiring place: settings, database, store, routes and error handling."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse, Response
+from starlette.exceptions import HTTPException
+
+from hub.fhir.http import error_response, json_response
+from hub.fhir.outcome import BadRequest, HubError, Issue, MethodNotAllowed, NotFound, operation_outcome
+from hub.fhir.router import router as fhir_router
+from hub.metrics import Metrics
+from hub.middleware import MetricsMiddleware, TrailingSlashMiddleware
+from hub.settings import Settings
+from hub.store.mongo import Mongo
+from hub.store.resources import ResourceStore, instant, now
+from hub.store.scope import UNRESTRICTED, Scope
+
+log = logging.getLogger("ehrhub")
+
+
+def scope_of(request: Request) -> Scope:
+    """Return what the caller may see; everything until authentication lands."""
+    return UNRESTRICTED
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the hub's ASGI application."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.mongodb_uri:
+            raise RuntimeError("No database: set EHRHUB_MONGODB_URI or start the hub with `ehrhub serve`")
+        mongo = Mongo(settings.mongodb_uri, settings.database)
+        await mongo.ensure_indexes()
+        app.state.mongo = mongo
+        app.state.store = ResourceStore(mongo)
+        try:
+            yield
+        finally:
+            await mongo.close()
+
+    app = FastAPI(
+        title="EHR Hub",
+        summary="National FHIR R4 interoperability hub",
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    app.state.scope_of = scope_of
+    app.state.started = instant(now())
+    app.state.metrics = Metrics()
+    app.include_router(fhir_router)
+    _add_operational_routes(app)
+    _add_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(TrailingSlashMiddleware)
+    return app
+
+
+def _add_operational_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """Answer while the process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(request: Request) -> Response:
+        """Answer 200 when the database answers, 503 otherwise."""
+        try:
+            await request.app.state.mongo.ping()
+        except Exception as error:  # any failure to reach the database means not ready
+            return json_response({"status": "unavailable", "database": str(error)[:200]}, 503)
+        return json_response({"status": "ready"})
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics(request: Request) -> PlainTextResponse:
+        """Return Prometheus metrics."""
+        return PlainTextResponse(request.app.state.metrics.exposition())
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HubError)
+    async def hub_error(request: Request, error: HubError) -> Response:
+        return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        return error_response(BadRequest(f"Invalid request: {error.errors()[:3]}"))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        if error.status_code == 405:
+            return error_response(
+                MethodNotAllowed(f"{request.method} is not supported on {request.url.path}")
+            )
+        if error.status_code == 404:
+            return error_response(NotFound(f"Nothing is served at {request.url.path}"))
+        outcome = operation_outcome([Issue("processing", str(error.detail))])
+        return json_response(outcome, error.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        outcome = operation_outcome([Issue("exception", "Internal error; it has been logged")])
+        return json_response(outcome, 500)

@@ -1,0 +1,1 @@
+"""FHIR R4 REST interactions, one module each."""

@@ -1,0 +1,56 @@
+"""Bundles the hub answers with: history, searchset, transaction-response."""
+
+import uuid
+from http import HTTPStatus
+from typing import Any
+
+from hub.fhir.result import Context, Result, etag
+from hub.store.resources import Stored, instant, now
+
+
+def status_line(status: int) -> str:
+    """Return an entry.response.status such as '201 Created'."""
+    return f"{status} {HTTPStatus(status).phrase}"
+
+
+def new_bundle(bundle_type: str, entries: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """Return a Bundle of the given type."""
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"lastUpdated": instant(now())},
+        "type": bundle_type,
+        **extra,
+        "entry": entries,
+    }
+
+
+def links(self_url: str, next_url: str | None) -> list[dict[str, str]]:
+    """Return a Bundle's self and next links."""
+    out = [{"relation": "self", "url": self_url}]
+    if next_url:
+        out.append({"relation": "next", "url": next_url})
+    return out
+
+
+def full_url(ctx: Context, stored: Stored) -> str:
+    """Return the absolute URL of a stored resource."""
+    return f"{ctx.base}/{stored.resource_type}/{stored.id}"
+
+
+def entry_response(result: Result, body: bool) -> dict[str, Any]:
+    """Return one transaction-response or batch-response entry."""
+    response: dict[str, Any] = {"status": status_line(result.status)}
+    entry: dict[str, Any] = {"response": response}
+    stored = result.stored
+    if stored is not None:
+        response["etag"] = etag(stored)
+        response["lastModified"] = stored.last_updated
+        if result.location:
+            response["location"] = f"{stored.resource_type}/{stored.id}/_history/{stored.version}"
+    if result.body is not None and (body or result.body.get("resourceType") == "OperationOutcome"):
+        if result.body.get("resourceType") == "OperationOutcome":
+            response["outcome"] = result.body
+        else:
+            entry["resource"] = result.body
+    return entry

@@ -1,0 +1,90 @@
+"""Criteria of conditional interactions (`If-None-Exist`, conditional update, `?identifier=`).
+
+Until the search issue generalises them, criteria are `_id` and `identifier` (token forms
+`system|value`, `|value` and `value`); comma-separated values are OR, repeated parameters AND.
+"""
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from hub.fhir.outcome import BadRequest, PreconditionFailed
+from hub.fhir.result import Context
+from hub.store.resources import Stored, identifier_keys
+
+SUPPORTED = ("_id", "identifier")
+
+
+@dataclass
+class Criteria:
+    """Parsed criteria: each inner list is one AND-ed parameter whose values are OR-ed."""
+
+    resource_type: str
+    ids: list[list[str]] = field(default_factory=list)
+    identifiers: list[list[str]] = field(default_factory=list)
+
+    def matches(self, stored: Stored) -> bool:
+        """Tell whether a stored resource meets every criterion."""
+        keys = set(identifier_keys(self.resource_type, stored.doc))
+        return all(stored.id in alts for alts in self.ids) and all(
+            keys.intersection(alts) for alts in self.identifiers
+        )
+
+
+def identifier_key(resource_type: str, token: str) -> str:
+    """Return the index key of one identifier token."""
+    if "|" in token:
+        system, _, value = token.partition("|")
+        return f"{resource_type}|{system}|{value}"
+    return f"{resource_type}#{token}"
+
+
+def parse_criteria(resource_type: str, query: str, where: str) -> Criteria:
+    """Parse a query string into criteria, refusing what this hub cannot match on yet."""
+    criteria = Criteria(resource_type)
+    pairs = parse_qsl(query.lstrip("?"), keep_blank_values=True)
+    for name, value in pairs:
+        if name not in SUPPORTED:
+            raise BadRequest(
+                f"Conditional criterion '{name}' is not supported; use one of {', '.join(SUPPORTED)}",
+                expression=where,
+            )
+        values = [v for v in value.split(",") if v]
+        if not values:
+            raise BadRequest(f"Criterion '{name}' has no value", expression=where)
+        if name == "_id":
+            criteria.ids.append(values)
+        else:
+            criteria.identifiers.append([identifier_key(resource_type, v) for v in values])
+    if not pairs:
+        raise BadRequest("Conditional interaction without criteria", expression=where)
+    return criteria
+
+
+async def find(
+    ctx: Context, criteria: Criteria, session: AsyncClientSession | None = None, limit: int = 0
+) -> list[Stored]:
+    """Return the current resources meeting the criteria, driven by the most selective index."""
+    if criteria.ids:
+        keys = [f"{criteria.resource_type}/{i}" for i in criteria.ids[0]]
+        found = list((await ctx.store.currents(keys, ctx.scope, session)).values())
+        found = [s for s in found if not s.deleted]
+    else:
+        found = await ctx.store.match_identifiers(
+            criteria.resource_type, criteria.identifiers[0], ctx.scope, session
+        )
+    matched = [s for s in found if criteria.matches(s)]
+    return matched[:limit] if limit else matched
+
+
+async def find_one(
+    ctx: Context, criteria: Criteria, where: str, session: AsyncClientSession | None = None
+) -> Stored | None:
+    """Return the one match, None for no match, or raise 412 when several match."""
+    found = await find(ctx, criteria, session, limit=2)
+    if len(found) > 1:
+        raise PreconditionFailed(
+            "The conditional criteria match more than one resource", expression=where
+        )
+    return found[0] if found else None

@@ -1,0 +1,106 @@
+"""FHIR history interactions, instance and type level. https://hl7.org/fhir/R4/http.html#history"""
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from hub.fhir.bundle import full_url, links, new_bundle, status_line
+from hub.fhir.outcome import BadRequest, NotFound
+from hub.fhir.result import Context, Result, etag
+from hub.fhir.validate import storable_type
+from hub.store.resources import Stored, instant
+
+_STATUS = {"POST": 201, "PUT": 200, "DELETE": 204}
+
+
+def page_size(ctx: Context, params: dict[str, str]) -> int:
+    """Return the page size asked for with _count, within the configured bounds."""
+    raw = params.get("_count")
+    if raw is None:
+        return int(ctx.settings.default_page_size)
+    if not raw.isdigit():
+        raise BadRequest(f"_count must be a whole number, not '{raw}'", expression="_count")
+    return max(1, min(int(raw), int(ctx.settings.max_page_size)))
+
+
+def parse_instant(value: str, name: str) -> datetime:
+    """Parse an instant parameter such as _since."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name} must be an instant like 2026-01-31T08:00:00Z", expression=name) from None
+    if parsed.tzinfo is None:
+        raise BadRequest(f"{name} needs a timezone, e.g. Z or +07:00", expression=name)
+    return parsed
+
+
+def history_entry(ctx: Context, stored: Stored) -> dict[str, Any]:
+    """Return one entry of a history Bundle."""
+    method = stored.method
+    url = stored.resource_type if method == "POST" else f"{stored.resource_type}/{stored.id}"
+    entry: dict[str, Any] = {"fullUrl": full_url(ctx, stored)}
+    if not stored.deleted:
+        entry["resource"] = stored.resource
+    entry["request"] = {"method": method, "url": url}
+    entry["response"] = {
+        "status": status_line(_STATUS.get(method, 200)),
+        "etag": etag(stored),
+        "lastModified": stored.last_updated,
+    }
+    return entry
+
+
+async def instance_history(
+    ctx: Context, resource_type: str, resource_id: str, params: dict[str, str]
+) -> Result:
+    """Return the versions of one resource, newest first, a page at a time."""
+    storable_type(resource_type)
+    count = page_size(ctx, params)
+    below = params.get("_below")
+    found = await ctx.store.instance_history(
+        resource_type, resource_id, ctx.scope, int(below) if below and below.isdigit() else None, count + 1
+    )
+    if not found and below is None:
+        raise NotFound(f"{resource_type}/{resource_id} is not known")
+    page, more = found[:count], len(found) > count
+    url = f"{ctx.base}/{resource_type}/{resource_id}/_history"
+    next_url = f"{url}?{urlencode({'_count': count, '_below': page[-1].version})}" if more else None
+    current = params.get("_below")
+    self_url = f"{url}?{urlencode({'_count': count, **({'_below': current} if current else {})})}"
+    return Result(
+        200,
+        new_bundle("history", [history_entry(ctx, s) for s in page], link=links(self_url, next_url)),
+    )
+
+
+async def type_history(ctx: Context, resource_type: str, params: dict[str, str]) -> Result:
+    """Return the versions of all resources of a type, newest first, a page at a time."""
+    storable_type(resource_type)
+    count = page_size(ctx, params)
+    since = parse_instant(params["_since"], "_since") if "_since" in params else None
+    before = parse_instant(params["_before"], "_before") if "_before" in params else None
+    skip = int(params.get("_skip", "0")) if params.get("_skip", "0").isdigit() else 0
+    found = await ctx.store.type_history(resource_type, ctx.scope, since, before, count + skip + 1)
+    if before is not None and skip:
+        # Versions written in the same millisecond as the last one of the previous page
+        # were partly shown there already.
+        same = [s for s in found if s.timestamp == before][:skip]
+        found = [s for s in found if not any(s is x for x in same)]
+    page, more = found[:count], len(found) > count
+    url = f"{ctx.base}/{resource_type}/_history"
+    base_params: dict[str, Any] = {"_count": count}
+    if since is not None:
+        base_params["_since"] = params["_since"]
+    next_url = None
+    if more:
+        last = page[-1].timestamp
+        ties = sum(1 for s in page if s.timestamp == last)
+        if before is not None and last == before:
+            ties += skip
+        next_url = f"{url}?{urlencode({**base_params, '_before': instant(last), '_skip': ties})}"
+    self_params = {k: v for k, v in params.items() if k in ("_count", "_since", "_before", "_skip")}
+    self_url = f"{url}?{urlencode(self_params)}" if self_params else url
+    return Result(
+        200,
+        new_bundle("history", [history_entry(ctx, s) for s in page], link=links(self_url, next_url)),
+    )

@@ -1,0 +1,86 @@
+"""FHIR over HTTP: request bodies, formats, preferences and responses."""
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+
+from hub.fhir.outcome import BadRequest, HubError, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from hub.fhir.result import Context, Result, version_headers
+
+FHIR_JSON = "application/fhir+json"
+_JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
+_FORMATS = {"json", "application/json", "application/fhir+json", "application/json+fhir"}
+_XML_FORMATS = {"xml", "application/xml", "application/fhir+xml", "text/xml"}
+
+
+def check_format(request: Request) -> None:
+    """Refuse `_format` or `Accept` values asking for anything but FHIR JSON."""
+    fmt = request.query_params.get("_format")
+    if fmt is not None and fmt not in _FORMATS:
+        raise NotAcceptable(f"_format={fmt} is not supported: this hub speaks FHIR JSON only")
+    accept = request.headers.get("accept", "")
+    if accept and all(a.split(";")[0].strip() in _XML_FORMATS for a in accept.split(",")):
+        raise NotAcceptable(f"Accept: {accept} is not supported: this hub speaks FHIR JSON only")
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """Read and parse a FHIR JSON body, enforcing content type and size."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"Content-Type {content_type or '(none)'} is not supported: "
+            f"send {FHIR_JSON} or application/json"
+        )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is {declared} bytes; the limit is {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body.strip():
+        raise BadRequest("The request has no body; a FHIR resource was expected")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"The body is not valid JSON: {error}") from None
+
+
+def prefer(request: Request, name: str) -> str | None:
+    """Return one token of the Prefer header, e.g. prefer(request, 'return')."""
+    for part in request.headers.get("prefer", "").split(";"):
+        part = part.strip()
+        for item in part.split(","):
+            k, _, v = item.strip().partition("=")
+            if k.strip() == name:
+                return v.strip().strip('"')
+    return None
+
+
+def base_url(request: Request, configured: str | None) -> str:
+    """Return the absolute URL of the FHIR base as the client sees it."""
+    if configured:
+        return configured.rstrip("/")
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Return a FHIR JSON response."""
+    content = b"" if body is None else orjson.dumps(body)
+    return Response(content=content, status_code=status, headers=headers, media_type=FHIR_JSON)
+
+
+def result_response(ctx: Context, result: Result) -> Response:
+    """Turn an interaction's result into an HTTP response."""
+    return json_response(result.body, result.status, version_headers(ctx, result))
+
+
+def error_response(error: HubError) -> Response:
+    """Turn a HubError into its OperationOutcome response."""
+    return json_response(error.outcome(), error.status, error.headers)

@@ -1,0 +1,141 @@
+"""Errors as data, and the one place where they become an OperationOutcome."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Issue:
+    """One OperationOutcome.issue: what went wrong and where."""
+
+    code: str
+    diagnostics: str
+    severity: str = "error"
+    expression: list[str] = field(default_factory=list)
+
+    def to_fhir(self) -> dict[str, Any]:
+        """Return the issue as FHIR JSON."""
+        issue: dict[str, Any] = {
+            "severity": self.severity,
+            "code": self.code,
+            "diagnostics": self.diagnostics,
+        }
+        if self.expression:
+            issue["expression"] = self.expression
+        return issue
+
+
+def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
+    """Build an OperationOutcome resource from issues."""
+    return {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]}
+
+
+def information(message: str) -> dict[str, Any]:
+    """Build an OperationOutcome carrying one informational message."""
+    return operation_outcome([Issue("informational", message, severity="information")])
+
+
+class HubError(Exception):
+    """An error a client caused or can act on; carries its HTTP status and FHIR issue code."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expression: str | None = None,
+        issues: list[Issue] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+        self.issues = issues or [
+            Issue(self.code, message, expression=[expression] if expression else [])
+        ]
+
+    def outcome(self) -> dict[str, Any]:
+        """Return this error as an OperationOutcome."""
+        return operation_outcome(self.issues)
+
+    def locate(self, path: str) -> "HubError":
+        """Point issues that say nowhere at `path`, e.g. `Bundle.entry[3]`, and return self."""
+        if path:
+            for issue in self.issues:
+                issue.expression = issue.expression or [path]
+        return self
+
+
+class BadRequest(HubError):
+    """400: the request is malformed."""
+
+
+class InvalidResource(HubError):
+    """400: a resource breaks the FHIR base model."""
+
+    code = "structure"
+
+
+class BusinessRule(HubError):
+    """422: the request is well formed but breaks a rule of the server."""
+
+    status = 422
+    code = "business-rule"
+
+
+class NotFound(HubError):
+    """404: no such resource or resource type."""
+
+    status = 404
+    code = "not-found"
+
+
+class Gone(HubError):
+    """410: the resource was deleted."""
+
+    status = 410
+    code = "deleted"
+
+
+class MethodNotAllowed(HubError):
+    """405: the interaction is not supported on this path."""
+
+    status = 405
+    code = "not-supported"
+
+
+class Conflict(HubError):
+    """409: the write collides with another one."""
+
+    status = 409
+    code = "conflict"
+
+
+class PreconditionFailed(HubError):
+    """412: a version or condition given by the client does not hold."""
+
+    status = 412
+    code = "conflict"
+
+
+class PayloadTooLarge(HubError):
+    """413: the body is larger than the configured limit."""
+
+    status = 413
+    code = "too-costly"
+
+
+class UnsupportedMediaType(HubError):
+    """415: the body is not FHIR JSON."""
+
+    status = 415
+    code = "not-supported"
+
+
+class NotAcceptable(HubError):
+    """406: the client asks for a format the hub does not produce."""
+
+    status = 406
+    code = "not-supported"

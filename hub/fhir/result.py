@@ -1,0 +1,61 @@
+"""What an interaction answers, before it becomes an HTTP response or a Bundle entry."""
+
+from dataclasses import dataclass, field
+from email.utils import format_datetime
+from typing import Any
+
+from hub.store.resources import Stored
+
+
+@dataclass
+class Context:
+    """What every interaction needs: the store, settings, the caller's scope, the base URL."""
+
+    store: Any  # hub.store.resources.ResourceStore
+    settings: Any  # hub.settings.Settings
+    scope: Any  # hub.store.scope.Scope
+    base: str  # absolute URL of the FHIR base, e.g. http://host/fhir
+    prefer_return: str = "representation"
+
+
+@dataclass
+class Result:
+    """The outcome of one interaction."""
+
+    status: int
+    body: dict[str, Any] | None = None
+    stored: Stored | None = None
+    location: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def etag(stored: Stored) -> str:
+    """Return the weak ETag of a stored version."""
+    return f'W/"{stored.version}"'
+
+
+def version_url(ctx: Context, stored: Stored) -> str:
+    """Return the absolute URL of a stored version."""
+    return f"{ctx.base}/{stored.resource_type}/{stored.id}/_history/{stored.version}"
+
+
+def version_headers(ctx: Context, result: Result) -> dict[str, str]:
+    """Return ETag, Last-Modified and, for writes, Location of the result's version."""
+    headers = dict(result.headers)
+    if result.stored is not None:
+        headers["ETag"] = etag(result.stored)
+        headers["Last-Modified"] = format_datetime(result.stored.timestamp, usegmt=True)
+        if result.location:
+            headers["Location"] = version_url(ctx, result.stored)
+    return headers
+
+
+def with_preference(ctx: Context, result: Result) -> Result:
+    """Apply the client's `Prefer: return=` to a write's result body."""
+    if ctx.prefer_return == "minimal":
+        result.body = None
+    elif ctx.prefer_return == "OperationOutcome":
+        from hub.fhir.outcome import information
+
+        result.body = information(f"{result.status}: the interaction succeeded")
+    return result

@@ -1,0 +1,127 @@
+"""The FHIR REST surface at /fhir: HTTP in, interactions, HTTP out."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from hub.fhir import create, delete, history, read, search, transaction, update
+from hub.fhir.capabilities import capability_statement
+from hub.fhir.http import base_url, check_format, json_response, prefer, read_json, result_response
+from hub.fhir.result import Context
+from hub.fhir.validate import storable_type
+
+router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
+
+_RETURN = {"minimal", "representation", "OperationOutcome"}
+
+
+def context(request: Request) -> Context:
+    """Build the interaction context of one request."""
+    check_format(request)
+    state = request.app.state
+    wanted = prefer(request, "return")
+    return Context(
+        store=state.store,
+        settings=state.settings,
+        scope=state.scope_of(request),
+        base=base_url(request, state.settings.public_base_url),
+        prefer_return=wanted if wanted in _RETURN else "representation",
+    )
+
+
+Ctx = Annotated[Context, Depends(context)]
+
+
+def _url(resource_type: str, request: Request) -> str:
+    query = request.url.query
+    return f"{resource_type}?{query}" if query else resource_type
+
+
+@router.get("/metadata")
+async def metadata(request: Request, ctx: Ctx) -> Response:
+    """Return the CapabilityStatement."""
+    return json_response(capability_statement(ctx.base, request.app.state.started))
+
+
+@router.post("")
+async def bundle(request: Request, ctx: Ctx) -> Response:
+    """Process a transaction or batch Bundle."""
+    body = await read_json(request, ctx.settings.max_body_bytes)
+    explicit = prefer(request, "return") == "representation"
+    return result_response(ctx, await transaction.process_bundle(ctx, body, explicit))
+
+
+@router.get("/{resource_type}/_history")
+async def type_history(resource_type: str, request: Request, ctx: Ctx) -> Response:
+    """Return the history of all resources of a type."""
+    return result_response(ctx, await history.type_history(ctx, resource_type, dict(request.query_params)))
+
+
+@router.get("/{resource_type}/{resource_id}/_history")
+async def instance_history(resource_type: str, resource_id: str, request: Request, ctx: Ctx) -> Response:
+    """Return the history of one resource."""
+    params = dict(request.query_params)
+    return result_response(ctx, await history.instance_history(ctx, resource_type, resource_id, params))
+
+
+@router.get("/{resource_type}/{resource_id}/_history/{version}")
+async def vread(resource_type: str, resource_id: str, version: str, ctx: Ctx) -> Response:
+    """Return one version of a resource."""
+    return result_response(ctx, await read.vread(ctx, resource_type, resource_id, version))
+
+
+@router.get("/{resource_type}")
+async def search_type(resource_type: str, request: Request, ctx: Ctx) -> Response:
+    """Search the resources of a type."""
+    params = list(request.query_params.multi_items())
+    return result_response(ctx, await search.search_type(ctx, resource_type, params))
+
+
+@router.post("/{resource_type}")
+async def create_resource(resource_type: str, request: Request, ctx: Ctx) -> Response:
+    """Create a resource."""
+    storable_type(resource_type)
+    body = await read_json(request, ctx.settings.max_body_bytes)
+    result = await create.create(ctx, resource_type, body, request.headers.get("if-none-exist"))
+    return result_response(ctx, result)
+
+
+@router.put("/{resource_type}")
+async def conditional_update(resource_type: str, request: Request, ctx: Ctx) -> Response:
+    """Update the one resource matching the query, or create it."""
+    storable_type(resource_type)
+    body = await read_json(request, ctx.settings.max_body_bytes)
+    url = _url(resource_type, request)
+    return result_response(ctx, await update.update(ctx, url, body, request.headers.get("if-match")))
+
+
+@router.delete("/{resource_type}")
+async def conditional_delete(resource_type: str, request: Request, ctx: Ctx) -> Response:
+    """Delete the one resource matching the query."""
+    storable_type(resource_type)
+    url = _url(resource_type, request)
+    return result_response(ctx, await delete.delete(ctx, url, request.headers.get("if-match")))
+
+
+@router.get("/{resource_type}/{resource_id}")
+async def read_resource(resource_type: str, resource_id: str, ctx: Ctx) -> Response:
+    """Read the current version of a resource."""
+    return result_response(ctx, await read.read(ctx, resource_type, resource_id))
+
+
+@router.put("/{resource_type}/{resource_id}")
+async def update_resource(resource_type: str, resource_id: str, request: Request, ctx: Ctx) -> Response:
+    """Update a resource, or create it with this id."""
+    storable_type(resource_type)
+    body = await read_json(request, ctx.settings.max_body_bytes)
+    url = f"{resource_type}/{resource_id}"
+    return result_response(ctx, await update.update(ctx, url, body, request.headers.get("if-match")))
+
+
+@router.delete("/{resource_type}/{resource_id}")
+async def delete_resource(resource_type: str, resource_id: str, request: Request, ctx: Ctx) -> Response:
+    """Delete a resource."""
+    storable_type(resource_type)
+    url = f"{resource_type}/{resource_id}"
+    return result_response(ctx, await delete.delete(ctx, url, request.headers.get("if-match")))

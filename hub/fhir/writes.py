@@ -1,0 +1,317 @@
+"""Writes of one or many resources, all or nothing: the engine under create, update, delete
+and transaction. https://hl7.org/fhir/R4/http.html#trules
+"""
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from hub.fhir import conditional
+from hub.fhir.outcome import BadRequest, Conflict, HubError, PreconditionFailed
+from hub.fhir.result import Context, Result
+from hub.fhir.validate import storable_type, validate_resource
+from hub.store.resources import Stored, VersionConflict, Write, key, now
+
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_TYPE = re.compile(r"[A-Z][A-Za-z]+")
+_ETAG = re.compile(r'^(W/)?"?(\d+)"?$')
+# The order in which a transaction's entries are processed, by method.
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
+
+
+@dataclass
+class Target:
+    """What a request URL points at: a type, maybe an id, maybe search criteria."""
+
+    resource_type: str
+    id: str | None = None
+    query: str | None = None
+    version: str | None = None
+    operation: str | None = None
+
+
+@dataclass
+class Entry:
+    """One write (or read) request: a single interaction, or one entry of a Bundle."""
+
+    method: str
+    url: str
+    path: str  # where errors point, e.g. "Bundle.entry[3]"; "" for a single interaction
+    resource: dict[str, Any] | None = None
+    full_url: str | None = None
+    if_none_exist: str | None = None
+    if_match: str | None = None
+    new_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    target: Target = field(init=False)
+
+    def where(self, element: str) -> str:
+        """Return the path of one of this entry's elements, e.g. Bundle.entry[3].resource.id."""
+        if self.path:
+            return f"{self.path}.{element}"
+        if element.startswith("resource"):  # a single interaction: the resource is the root
+            return self.url.split("?")[0].split("/")[0] + element.removeprefix("resource")
+        return element
+
+
+def parse_url(url: str, where: str) -> Target:
+    """Parse a relative request URL: Type, Type/id, Type/id/_history/vid, Type?query."""
+    path, _, query = url.partition("?")
+    parts = [p for p in path.strip("/").split("/") if p]
+    if not parts or not _TYPE.fullmatch(parts[0]):
+        raise BadRequest(f"Cannot understand the request URL '{url}'", expression=where)
+    target = Target(parts[0], query=query or None)
+    rest = parts[1:]
+    if rest and rest[0].startswith("$"):
+        target.operation = rest[0]
+        return target
+    if rest:
+        if not _ID.fullmatch(rest[0]):
+            raise BadRequest(f"'{rest[0]}' is not a valid resource id", expression=where)
+        target.id = rest[0]
+        rest = rest[1:]
+    if len(rest) == 2 and rest[0] == "_history":
+        target.version = rest[1]
+    elif rest:
+        raise BadRequest(f"Cannot understand the request URL '{url}'", expression=where)
+    return target
+
+
+def parse_etag(value: str, where: str) -> int:
+    """Return the version number in an If-Match value such as W/"3"."""
+    match = _ETAG.match(value.strip())
+    if not match:
+        raise BadRequest(f"If-Match '{value}' is not a version ETag like W/\"1\"", expression=where)
+    return int(match.group(2))
+
+
+def check(entry: Entry) -> None:
+    """Validate an entry's URL and resource before any database work."""
+    entry.target = target = parse_url(entry.url, entry.where("request.url"))
+    storable_type(target.resource_type)
+    if entry.method in ("POST", "PUT"):
+        if entry.resource is None:
+            raise BadRequest(f"{entry.method} needs a resource", expression=entry.path or None)
+        rtype = validate_resource(entry.resource, entry.where("resource") if entry.path else None)
+        if rtype != target.resource_type:
+            raise BadRequest(
+                f"The resource is a {rtype} but the URL is for {target.resource_type}",
+                expression=entry.where("resource.resourceType"),
+            )
+    if entry.method == "POST" and (target.id or target.query):
+        raise BadRequest("POST goes to the type, e.g. 'Patient'", expression=entry.where("request.url"))
+    if entry.method == "PUT":
+        body_id = entry.resource.get("id") if entry.resource else None
+        if target.id and body_id != target.id:
+            raise BadRequest(
+                f"The resource's id ({body_id or 'missing'}) must equal the id in the URL ({target.id})",
+                expression=entry.where("resource.id"),
+            )
+        if not target.id and not target.query:
+            raise BadRequest("PUT needs an id or search criteria in the URL", expression=entry.where("request.url"))
+    if entry.method == "DELETE" and not (target.id or target.query):
+        raise BadRequest("DELETE needs an id or search criteria", expression=entry.where("request.url"))
+    if entry.method in ("PUT", "DELETE", "POST") and target.version:
+        raise BadRequest("Versions cannot be written to directly", expression=entry.where("request.url"))
+
+
+@dataclass
+class Plan:
+    """What the entries of one commit will do."""
+
+    writes: list[Write] = field(default_factory=list)
+    results: dict[int, Result] = field(default_factory=dict)
+    # fullUrl -> "Type/id" for rewriting references between entries
+    resolved: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, int] = field(default_factory=dict)
+    written: dict[int, int] = field(default_factory=dict)  # entry index -> index in writes
+
+    def claim(self, entry_index: int, entry: Entry, resource_key: str) -> None:
+        """Refuse a second entry touching the same resource in one commit."""
+        other = self.keys.setdefault(resource_key, entry_index)
+        if other != entry_index:
+            raise BadRequest(
+                f"{resource_key} is touched by more than one entry of the same transaction",
+                expression=entry.path or None,
+            )
+
+    def add(self, entry_index: int, write: Write, status: int) -> None:
+        """Schedule a write whose stored result answers the entry."""
+        self.written[entry_index] = len(self.writes)
+        self.writes.append(write)
+        self.results[entry_index] = Result(status, location=status == 201)
+
+
+async def _plan_post(ctx: Context, i: int, entry: Entry, plan: Plan, session: AsyncClientSession) -> None:
+    rtype = entry.target.resource_type
+    if entry.if_none_exist:
+        where = entry.where("request.ifNoneExist")
+        criteria = conditional.parse_criteria(rtype, entry.if_none_exist, where)
+        existing = await conditional.find_one(ctx, criteria, where, session)
+        if existing is not None:
+            plan.claim(i, entry, key(rtype, existing.id))
+            plan.resolved[entry.full_url or ""] = key(rtype, existing.id)
+            plan.results[i] = Result(200, existing.resource, existing)
+            return
+    plan.claim(i, entry, key(rtype, entry.new_id))
+    plan.resolved[entry.full_url or ""] = key(rtype, entry.new_id)
+    resource = dict(entry.resource or {})
+    resource["id"] = entry.new_id
+    plan.add(i, Write(rtype, entry.new_id, resource, None, "POST"), 201)
+
+
+async def _target_of(
+    ctx: Context, entry: Entry, session: AsyncClientSession
+) -> tuple[str | None, Stored | None]:
+    """Return the id an entry writes to and that resource's current version, if any."""
+    target = entry.target
+    if target.id:
+        return target.id, await ctx.store.current(target.resource_type, target.id, ctx.scope, session)
+    where = entry.where("request.url")
+    criteria = conditional.parse_criteria(target.resource_type, target.query or "", where)
+    found = await conditional.find_one(ctx, criteria, where, session)
+    return (found.id, found) if found else (None, None)
+
+
+async def _plan_put(ctx: Context, i: int, entry: Entry, plan: Plan, session: AsyncClientSession) -> None:
+    rtype = entry.target.resource_type
+    rid, previous = await _target_of(ctx, entry, session)
+    body_id = (entry.resource or {}).get("id")
+    if rid is None:  # conditional update without a match creates
+        rid = body_id or entry.new_id
+        previous = await ctx.store.current(rtype, rid, ctx.scope, session)
+    elif body_id and body_id != rid:
+        raise BadRequest(
+            f"The resource's id ({body_id}) differs from the matched resource ({rid})",
+            expression=entry.where("resource.id"),
+        )
+    if entry.if_match is not None:
+        wanted = parse_etag(entry.if_match, entry.where("request.ifMatch"))
+        if previous is None or previous.version != wanted:
+            have = f"version {previous.version}" if previous else "no such resource"
+            raise PreconditionFailed(
+                f"If-Match asks for version {wanted} of {rtype}/{rid}, but the server has {have}",
+                expression=entry.where("request.ifMatch"),
+            )
+    plan.claim(i, entry, key(rtype, rid))
+    plan.resolved[entry.full_url or ""] = key(rtype, rid)
+    resource = dict(entry.resource or {})
+    resource["id"] = rid
+    created = previous is None or previous.deleted
+    plan.add(i, Write(rtype, rid, resource, previous, "PUT"), 201 if created else 200)
+
+
+async def _plan_delete(ctx: Context, i: int, entry: Entry, plan: Plan, session: AsyncClientSession) -> None:
+    rtype = entry.target.resource_type
+    rid, previous = await _target_of(ctx, entry, session)
+    if rid is None or previous is None or previous.deleted:
+        plan.results[i] = Result(204)
+        return
+    if entry.if_match is not None:
+        wanted = parse_etag(entry.if_match, entry.where("request.ifMatch"))
+        if previous.version != wanted:
+            raise PreconditionFailed(
+                f"If-Match asks for version {wanted} but the server has version {previous.version}",
+                expression=entry.where("request.ifMatch"),
+            )
+    plan.claim(i, entry, key(rtype, rid))
+    plan.add(i, Write(rtype, rid, None, previous, "DELETE"), 204)
+
+
+_PLANNERS = {"POST": _plan_post, "PUT": _plan_put, "DELETE": _plan_delete}
+
+
+def rewrite_references(value: Any, resolved: dict[str, str]) -> Any:
+    """Return a copy of a resource with references to bundle fullUrls pointing at stored ids."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k == "reference" and isinstance(v, str) and v in resolved:
+                out[k] = resolved[v]
+            else:
+                out[k] = rewrite_references(v, resolved) if isinstance(v, (dict, list)) else v
+        return out
+    if isinstance(value, list):
+        return [rewrite_references(v, resolved) if isinstance(v, (dict, list)) else v for v in value]
+    return value
+
+
+def unresolved_uuid(value: Any) -> str | None:
+    """Return the first urn:uuid reference left in a resource, if any."""
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if isinstance(ref, str) and ref.startswith("urn:uuid:"):
+            return ref
+        items = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for v in items:
+        if isinstance(v, (dict, list)):
+            found = unresolved_uuid(v)
+            if found:
+                return found
+    return None
+
+
+async def _apply(ctx: Context, entries: list[Entry], session: AsyncClientSession) -> Plan:
+    plan = Plan()
+    order = sorted(range(len(entries)), key=lambda i: _ORDER.get(entries[i].method, 9))
+    for i in order:
+        planner = _PLANNERS.get(entries[i].method)
+        if planner is not None:
+            await planner(ctx, i, entries[i], plan, session)
+    plan.resolved.pop("", None)
+    for write in plan.writes:
+        if write.resource is None:
+            continue
+        if plan.resolved:
+            write.resource = rewrite_references(write.resource, plan.resolved)
+    for i, w in plan.written.items():
+        ref = unresolved_uuid(plan.writes[w].resource)
+        if ref:
+            raise BadRequest(
+                f"Reference {ref} points at no entry of this bundle", expression=entries[i].where("resource")
+            )
+    if plan.writes:
+        stored = await ctx.store.write(plan.writes, session, now())
+        for i, w in plan.written.items():
+            result = plan.results[i]
+            result.stored = stored[w]
+            if plan.writes[w].resource is not None:
+                result.body = stored[w].resource
+    return plan
+
+
+async def commit(ctx: Context, entries: list[Entry], after=None) -> list[Result]:
+    """Apply entries in one transaction, all or nothing; retry when a concurrent write won.
+
+    `after(session, plan)` runs inside the same transaction once the writes are done (the GET
+    entries of a transaction).
+    """
+    for entry in entries:
+        try:
+            check(entry)
+        except HubError as error:
+            raise error.locate(entry.path) from None
+    last: VersionConflict | None = None
+    for _ in range(ctx.settings.write_retries):
+        try:
+            async with ctx.store.mongo.transaction() as session:
+                plan = await _apply(ctx, entries, session)
+                if after is not None:
+                    await after(session, plan)
+            return [plan.results[i] for i in range(len(entries))]
+        except VersionConflict as error:
+            last = error
+            if any(e.if_match for e in entries):
+                raise PreconditionFailed(
+                    "The resource was changed by someone else meanwhile; read it again"
+                ) from None
+    raise Conflict(
+        f"Gave up after {ctx.settings.write_retries} attempts: other writers keep changing "
+        "the same resources"
+    ) from last

@@ -1,0 +1,28 @@
+"""Settings of the hub, read from EHRHUB_* environment variables and matching flags."""
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every tunable of the hub in one place."""
+
+    model_config = SettingsConfigDict(env_prefix="EHRHUB_")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Without a URI the hub starts its embedded MongoDB-wire server under data_dir.
+    mongodb_uri: str | None = None
+    database: str = "ehrhub"
+    data_dir: Path = Path(".ehrhub")
+    # Seconds to wait for the embedded database to answer before giving up.
+    embedded_start_timeout: float = 30.0
+    max_body_bytes: int = 50 * 1024 * 1024
+    # Bundles with more entries than this are refused whole (413).
+    max_bundle_entries: int = 10_000
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    # Attempts at a write that lost a race with another writer of the same resource.
+    write_retries: int = 5
+    public_base_url: str | None = None

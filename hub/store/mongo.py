@@ -1,0 +1,56 @@
+"""The MongoDB connection: client, collections and indexes."""
+
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+# The current version of every resource, one document each (tombstones for deleted ones).
+RESOURCES = "resources"
+# Every superseded version; creating a resource writes nothing here.
+HISTORY = "history"
+
+INDEXES = {
+    RESOURCES: [
+        # Type-level _history and _lastUpdated.
+        ([("resourceType", ASCENDING), ("_hub.ts", DESCENDING)], {"name": "type_ts"}),
+        # Conditional create/update/search by identifier.
+        ([("_hub.ident", ASCENDING)], {"name": "ident", "sparse": True}),
+    ],
+    HISTORY: [
+        ([("resourceType", ASCENDING), ("_hub.ts", DESCENDING)], {"name": "type_ts"}),
+    ],
+}
+
+
+class Mongo:
+    """A connected database and its collections."""
+
+    def __init__(self, uri: str, database: str) -> None:
+        self.client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True)
+        self.db: AsyncDatabase = self.client[database]
+        self.resources = self.db[RESOURCES]
+        self.history = self.db[HISTORY]
+
+    async def ensure_indexes(self) -> None:
+        """Create the hub's indexes; creating an existing index again is a no-op."""
+        for collection, indexes in INDEXES.items():
+            for keys, options in indexes:
+                await self.db[collection].create_index(keys, **options)
+
+    async def ping(self) -> None:
+        """Raise unless the database answers."""
+        await self.client.admin.command("ping")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncClientSession]:
+        """Run the block in one multi-document transaction; commit on success, abort on error."""
+        async with self.client.start_session() as session:
+            async with await session.start_transaction():
+                yield session
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self.client.close()

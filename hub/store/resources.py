@@ -1,0 +1,259 @@
+"""The resource store: every version of every resource, the current one apart.
+
+A resource's current version is one document in `resources` with `_id` "Type/id"; superseded
+versions move to `history` with `_id` "Type/id/_history/N". Creating a resource therefore costs
+one document write; updating or deleting one costs two. Internal fields live under `_hub` and
+never leave the store.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import DESCENDING, ReplaceOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+
+from hub.store.mongo import Mongo
+from hub.store.scope import Scope
+
+INTERNAL = ("_id", "_hub")
+# MongoDB's codes for a write that raced another transaction on the same document.
+_CONFLICT_CODES = {11000, 112, 251}
+
+
+class VersionConflict(Exception):
+    """Another writer changed the resource between our read and our write."""
+
+
+@dataclass
+class Stored:
+    """One stored version of a resource, as the store hands it out."""
+
+    doc: dict[str, Any]
+
+    @property
+    def resource(self) -> dict[str, Any]:
+        """Return the resource JSON without internal fields."""
+        return {k: v for k, v in self.doc.items() if k not in INTERNAL}
+
+    @property
+    def resource_type(self) -> str:
+        return str(self.doc["resourceType"])
+
+    @property
+    def id(self) -> str:
+        return str(self.doc["id"])
+
+    @property
+    def version(self) -> int:
+        return int(self.doc["_hub"]["v"])
+
+    @property
+    def deleted(self) -> bool:
+        return bool(self.doc["_hub"].get("del"))
+
+    @property
+    def method(self) -> str:
+        return str(self.doc["_hub"].get("m", "PUT"))
+
+    @property
+    def last_updated(self) -> str:
+        return str(self.doc["meta"]["lastUpdated"])
+
+    @property
+    def timestamp(self) -> datetime:
+        ts: datetime = self.doc["_hub"]["ts"]
+        return ts.astimezone(UTC)
+
+
+@dataclass
+class Write:
+    """One resource version to write: a new resource, or a successor of `previous`."""
+
+    resource_type: str
+    id: str
+    resource: dict[str, Any] | None  # None deletes
+    previous: Stored | None
+    method: str = "PUT"
+
+
+def key(resource_type: str, resource_id: str) -> str:
+    """Return the store key of a resource's current version."""
+    return f"{resource_type}/{resource_id}"
+
+
+def identifier_keys(resource_type: str, resource: dict[str, Any]) -> list[str]:
+    """Return the index keys of a resource's identifiers: by system and value, and by value."""
+    keys = []
+    identifiers = resource.get("identifier")
+    if isinstance(identifiers, dict):  # single-valued on a few types (e.g. Bundle, QuestionnaireResponse)
+        identifiers = [identifiers]
+    for ident in identifiers or ():
+        value = ident.get("value") if isinstance(ident, dict) else None
+        if not isinstance(value, str):
+            continue
+        keys.append(f"{resource_type}|{ident.get('system') or ''}|{value}")
+        keys.append(f"{resource_type}#{value}")
+    return keys
+
+
+def now() -> datetime:
+    """Return the current time at the millisecond precision MongoDB keeps."""
+    t = datetime.now(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+def instant(t: datetime) -> str:
+    """Format a time as a FHIR instant."""
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ResourceStore:
+    """Reads and writes resources; the only code that touches their collections."""
+
+    def __init__(self, mongo: Mongo) -> None:
+        self.mongo = mongo
+
+    async def current(
+        self, resource_type: str, resource_id: str, scope: Scope, session: AsyncClientSession | None = None
+    ) -> Stored | None:
+        """Return the current version (a tombstone if deleted), or None if it never existed."""
+        doc = await self.mongo.resources.find_one(
+            scope.apply({"_id": key(resource_type, resource_id)}), session=session
+        )
+        return Stored(doc) if doc else None
+
+    async def currents(
+        self, keys: list[str], scope: Scope, session: AsyncClientSession | None = None
+    ) -> dict[str, Stored]:
+        """Return the current versions of many resources by key."""
+        if not keys:
+            return {}
+        cursor = self.mongo.resources.find(scope.apply({"_id": {"$in": keys}}), session=session)
+        return {doc["_id"]: Stored(doc) async for doc in cursor}
+
+    async def version(
+        self, resource_type: str, resource_id: str, version: int, scope: Scope
+    ) -> Stored | None:
+        """Return one version of a resource, or None."""
+        current = await self.current(resource_type, resource_id, scope)
+        if current is None or version > current.version:
+            return None
+        if version == current.version:
+            return current
+        doc = await self.mongo.history.find_one(
+            scope.apply({"_id": f"{key(resource_type, resource_id)}/_history/{version}"})
+        )
+        return Stored(doc) if doc else None
+
+    async def instance_history(
+        self, resource_type: str, resource_id: str, scope: Scope, below: int | None, count: int
+    ) -> list[Stored]:
+        """Return up to `count` versions of one resource, newest first, older than `below`."""
+        current = await self.current(resource_type, resource_id, scope)
+        if current is None:
+            return []
+        top = current.version if below is None else min(below - 1, current.version)
+        wanted = list(range(top, max(top - count, 0), -1))
+        found = [current] if current.version in wanted else []
+        older = [f"{key(resource_type, resource_id)}/_history/{v}" for v in wanted if v != current.version]
+        if older:
+            cursor = self.mongo.history.find(scope.apply({"_id": {"$in": older}}))
+            found += [Stored(doc) async for doc in cursor]
+        return sorted(found, key=lambda s: s.version, reverse=True)
+
+    async def type_history(
+        self, resource_type: str, scope: Scope, since: datetime | None, before: datetime | None, count: int
+    ) -> list[Stored]:
+        """Return up to `count` versions of a type's resources, newest first, in [since, before]."""
+        when: dict[str, Any] = {}
+        if since is not None:
+            when["$gte"] = since
+        if before is not None:
+            when["$lte"] = before
+        query: dict[str, Any] = {"resourceType": resource_type}
+        if when:
+            query["_hub.ts"] = when
+        found: list[Stored] = []
+        for collection in (self.mongo.resources, self.mongo.history):
+            cursor = collection.find(scope.apply(query)).sort("_hub.ts", DESCENDING).limit(count)
+            found += [Stored(doc) async for doc in cursor]
+        found.sort(key=lambda s: (s.timestamp, s.doc["_id"]), reverse=True)
+        return found[:count]
+
+    async def match_identifiers(
+        self,
+        resource_type: str,
+        any_of: list[str],
+        scope: Scope,
+        session: AsyncClientSession | None = None,
+        limit: int = 0,
+    ) -> list[Stored]:
+        """Return current, undeleted resources having any of these identifier keys."""
+        query = {"_hub.ident": {"$in": any_of} if len(any_of) > 1 else any_of[0]}
+        cursor = self.mongo.resources.find(scope.apply(query), session=session, limit=limit)
+        return [
+            Stored(doc) async for doc in cursor if doc["resourceType"] == resource_type and not doc["_hub"].get("del")
+        ]
+
+    async def write(
+        self, writes: list[Write], session: AsyncClientSession, when: datetime | None = None
+    ) -> list[Stored]:
+        """Write new versions in one batch inside the caller's transaction; return them stored.
+
+        Raises VersionConflict if any previous version is no longer current.
+        """
+        when = when or now()
+        stamp = instant(when)
+        inserts: list[dict[str, Any]] = []
+        moves: list[dict[str, Any]] = []
+        replaces: list[ReplaceOne[dict[str, Any]]] = []
+        stored = []
+        for w in writes:
+            doc = self._document(w, when, stamp)
+            stored.append(Stored(doc))
+            if w.previous is None:
+                inserts.append(doc)
+                continue
+            old = dict(w.previous.doc)
+            old["_id"] = f"{old['_id']}/_history/{w.previous.version}"
+            moves.append(old)
+            replaces.append(ReplaceOne({"_id": doc["_id"], "_hub.v": w.previous.version}, doc))
+        try:
+            if inserts:
+                await self.mongo.resources.insert_many(inserts, ordered=True, session=session)
+            if moves:
+                await self.mongo.history.insert_many(moves, ordered=True, session=session)
+                result = await self.mongo.resources.bulk_write(replaces, ordered=True, session=session)
+                if result.matched_count != len(replaces):
+                    raise VersionConflict()
+        except (DuplicateKeyError, BulkWriteError) as error:
+            raise VersionConflict() from error
+        except OperationFailure as error:
+            if error.code in _CONFLICT_CODES or error.has_error_label("TransientTransactionError"):
+                raise VersionConflict() from error
+            raise
+        return stored
+
+    @staticmethod
+    def _document(w: Write, when: datetime, stamp: str) -> dict[str, Any]:
+        """Build the stored document of a new version, with server meta and internal fields."""
+        version = w.previous.version + 1 if w.previous else 1
+        resource = w.resource or {"resourceType": w.resource_type, "id": w.id}
+        meta = dict(resource.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = stamp
+        doc = {**resource, "id": w.id, "meta": meta}
+        internal: dict[str, Any] = {"v": version, "ts": when, "m": w.method if w.resource else "DELETE"}
+        if w.resource is None:
+            internal["del"] = True
+        else:
+            ident = identifier_keys(w.resource_type, resource)
+            if ident:
+                internal["ident"] = ident
+        doc["_id"] = key(w.resource_type, w.id)
+        doc["_hub"] = internal
+        return doc
+
+
