@@ -10,7 +10,14 @@ from fastapi.responses import PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
 from hub.fhir.http import error_response, json_response
-from hub.fhir.outcome import BadRequest, HubError, Issue, MethodNotAllowed, NotFound, operation_outcome
+from hub.fhir.outcome import (
+    BadRequest,
+    HubError,
+    Issue,
+    MethodNotAllowed,
+    NotFound,
+    operation_outcome,
+)
 from hub.fhir.router import router as fhir_router
 from hub.metrics import Metrics
 from hub.middleware import MetricsMiddleware, TrailingSlashMiddleware
@@ -34,7 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.mongodb_uri:
-            raise RuntimeError("No database: set EHRHUB_MONGODB_URI or start the hub with `ehrhub serve`")
+            raise RuntimeError(
+                "No database: set EHRHUB_MONGODB_URI or start the hub with `ehrhub serve`"
+            )
         mongo = Mongo(settings.mongodb_uri, settings.database)
         await mongo.ensure_indexes()
         app.state.mongo = mongo

@@ -21,16 +21,17 @@ class Metrics:
             "# HELP ehrhub_http_requests_total HTTP requests answered.",
             "# TYPE ehrhub_http_requests_total counter",
         ]
-        for (method, route, status), n in sorted(self.count.items()):
-            lines.append(
-                f'ehrhub_http_requests_total{{method="{method}",route="{route}",status="{status}"}} {n}'
-            )
+        for labels, n in sorted(self.count.items()):
+            lines.append(f"ehrhub_http_requests_total{{{_labels(labels)}}} {n}")
         lines += [
             "# HELP ehrhub_http_request_seconds_total Time spent answering HTTP requests.",
             "# TYPE ehrhub_http_request_seconds_total counter",
         ]
-        for (method, route, status), s in sorted(self.seconds.items()):
-            lines.append(
-                f'ehrhub_http_request_seconds_total{{method="{method}",route="{route}",status="{status}"}} {s:.6f}'
-            )
+        for labels, s in sorted(self.seconds.items()):
+            lines.append(f"ehrhub_http_request_seconds_total{{{_labels(labels)}}} {s:.6f}")
         return "\n".join(lines) + "\n"
+
+
+def _labels(key: tuple[str, str, int]) -> str:
+    method, route, status = key
+    return f'method="{method}",route="{route}",status="{status}"'

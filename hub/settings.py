@@ -24,5 +24,7 @@ class Settings(BaseSettings):
     default_page_size: int = 50
     max_page_size: int = 1000
     # Attempts at a write that lost a race with another writer of the same resource.
-    write_retries: int = 5
+    write_retries: int = 20
+    # Deeper JSON is refused: resources nest far less, and MongoDB refuses more than 100 levels.
+    max_json_depth: int = 64
     public_base_url: str | None = None

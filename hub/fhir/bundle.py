@@ -48,9 +48,11 @@ def entry_response(result: Result, body: bool) -> dict[str, Any]:
         response["lastModified"] = stored.last_updated
         if result.location:
             response["location"] = f"{stored.resource_type}/{stored.id}/_history/{stored.version}"
-    if result.body is not None and (body or result.body.get("resourceType") == "OperationOutcome"):
-        if result.body.get("resourceType") == "OperationOutcome":
-            response["outcome"] = result.body
-        else:
-            entry["resource"] = result.body
+    content = result.body
+    if content is None and body and stored is not None and not stored.deleted:
+        content = stored.resource
+    if content is not None and content.get("resourceType") == "OperationOutcome":
+        response["outcome"] = content
+    elif content is not None and body:
+        entry["resource"] = content
     return entry

@@ -24,6 +24,12 @@ class Criteria:
     ids: list[list[str]] = field(default_factory=list)
     identifiers: list[list[str]] = field(default_factory=list)
 
+    def key(self) -> str:
+        """Return a canonical text of these criteria, the same for the same criteria."""
+        ids = "&".join(",".join(sorted(alts)) for alts in sorted(self.ids))
+        idents = "&".join(",".join(sorted(alts)) for alts in sorted(self.identifiers))
+        return f"{self.resource_type}?_id={ids}&identifier={idents}"
+
     def matches(self, stored: Stored) -> bool:
         """Tell whether a stored resource meets every criterion."""
         keys = set(identifier_keys(self.resource_type, stored.doc))
@@ -47,7 +53,8 @@ def parse_criteria(resource_type: str, query: str, where: str) -> Criteria:
     for name, value in pairs:
         if name not in SUPPORTED:
             raise BadRequest(
-                f"Conditional criterion '{name}' is not supported; use one of {', '.join(SUPPORTED)}",
+                f"Conditional criterion '{name}' is not supported; "
+                f"use one of {', '.join(SUPPORTED)}",
                 expression=where,
             )
         values = [v for v in value.split(",") if v]
@@ -66,6 +73,7 @@ async def find(
     ctx: Context, criteria: Criteria, session: AsyncClientSession | None = None, limit: int = 0
 ) -> list[Stored]:
     """Return the current resources meeting the criteria, driven by the most selective index."""
+    session = session if session is not None else ctx.session
     if criteria.ids:
         keys = [f"{criteria.resource_type}/{i}" for i in criteria.ids[0]]
         found = list((await ctx.store.currents(keys, ctx.scope, session)).values())
@@ -79,10 +87,18 @@ async def find(
 
 
 async def find_one(
-    ctx: Context, criteria: Criteria, where: str, session: AsyncClientSession | None = None
+    ctx: Context,
+    criteria: Criteria,
+    where: str,
+    session: AsyncClientSession | None = None,
+    exclude: set[str] | None = None,
 ) -> Stored | None:
-    """Return the one match, None for no match, or raise 412 when several match."""
-    found = await find(ctx, criteria, session, limit=2)
+    """Return the one match, None for no match, or raise 412 when several match.
+
+    `exclude` holds keys of resources that the same transaction deletes first.
+    """
+    found = await find(ctx, criteria, session, limit=2 + len(exclude or ()))
+    found = [s for s in found if f"{s.resource_type}/{s.id}" not in (exclude or ())]
     if len(found) > 1:
         raise PreconditionFailed(
             "The conditional criteria match more than one resource", expression=where

@@ -28,7 +28,9 @@ def parse_instant(value: str, name: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise BadRequest(f"{name} must be an instant like 2026-01-31T08:00:00Z", expression=name) from None
+        raise BadRequest(
+            f"{name} must be an instant like 2026-01-31T08:00:00Z", expression=name
+        ) from None
     if parsed.tzinfo is None:
         raise BadRequest(f"{name} needs a timezone, e.g. Z or +07:00", expression=name)
     return parsed
@@ -58,7 +60,12 @@ async def instance_history(
     count = page_size(ctx, params)
     below = params.get("_below")
     found = await ctx.store.instance_history(
-        resource_type, resource_id, ctx.scope, int(below) if below and below.isdigit() else None, count + 1
+        resource_type,
+        resource_id,
+        ctx.scope,
+        int(below) if below and below.isdigit() and len(below) < 10 else None,
+        count + 1,
+        ctx.session,
     )
     if not found and below is None:
         raise NotFound(f"{resource_type}/{resource_id} is not known")
@@ -69,7 +76,9 @@ async def instance_history(
     self_url = f"{url}?{urlencode({'_count': count, **({'_below': current} if current else {})})}"
     return Result(
         200,
-        new_bundle("history", [history_entry(ctx, s) for s in page], link=links(self_url, next_url)),
+        new_bundle(
+            "history", [history_entry(ctx, s) for s in page], link=links(self_url, next_url)
+        ),
     )
 
 
@@ -78,29 +87,30 @@ async def type_history(ctx: Context, resource_type: str, params: dict[str, str])
     storable_type(resource_type)
     count = page_size(ctx, params)
     since = parse_instant(params["_since"], "_since") if "_since" in params else None
-    before = parse_instant(params["_before"], "_before") if "_before" in params else None
-    skip = int(params.get("_skip", "0")) if params.get("_skip", "0").isdigit() else 0
-    found = await ctx.store.type_history(resource_type, ctx.scope, since, before, count + skip + 1)
-    if before is not None and skip:
-        # Versions written in the same millisecond as the last one of the previous page
-        # were partly shown there already.
-        same = [s for s in found if s.timestamp == before][:skip]
-        found = [s for s in found if not any(s is x for x in same)]
+    after = parse_cursor(params["_cursor"]) if "_cursor" in params else None
+    found = await ctx.store.type_history(
+        resource_type, ctx.scope, since, after, count + 1, ctx.session
+    )
     page, more = found[:count], len(found) > count
     url = f"{ctx.base}/{resource_type}/_history"
-    base_params: dict[str, Any] = {"_count": count}
-    if since is not None:
-        base_params["_since"] = params["_since"]
+    kept = {k: params[k] for k in ("_count", "_since", "_cursor") if k in params}
+    self_url = f"{url}?{urlencode(kept)}" if kept else url
     next_url = None
     if more:
-        last = page[-1].timestamp
-        ties = sum(1 for s in page if s.timestamp == last)
-        if before is not None and last == before:
-            ties += skip
-        next_url = f"{url}?{urlencode({**base_params, '_before': instant(last), '_skip': ties})}"
-    self_params = {k: v for k, v in params.items() if k in ("_count", "_since", "_before", "_skip")}
-    self_url = f"{url}?{urlencode(self_params)}" if self_params else url
+        last = page[-1]
+        cursor = f"{instant(last.timestamp)}~{last.doc['_id']}"
+        next_url = f"{url}?{urlencode({**kept, '_count': count, '_cursor': cursor})}"
     return Result(
         200,
-        new_bundle("history", [history_entry(ctx, s) for s in page], link=links(self_url, next_url)),
+        new_bundle(
+            "history", [history_entry(ctx, s) for s in page], link=links(self_url, next_url)
+        ),
     )
+
+
+def parse_cursor(value: str) -> tuple[datetime, str]:
+    """Parse the `_cursor` of a next link: the time and key of the last version shown."""
+    at, sep, last_key = value.partition("~")
+    if not sep or not last_key:
+        raise BadRequest("_cursor is not one this server handed out", expression="_cursor")
+    return parse_instant(at, "_cursor"), last_key

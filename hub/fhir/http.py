@@ -6,7 +6,13 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from hub.fhir.outcome import BadRequest, HubError, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from hub.fhir.outcome import (
+    BadRequest,
+    HubError,
+    NotAcceptable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from hub.fhir.result import Context, Result, version_headers
 
 FHIR_JSON = "application/fhir+json"

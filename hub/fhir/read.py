@@ -1,18 +1,14 @@
 """FHIR read and vread interactions. https://hl7.org/fhir/R4/http.html#read"""
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from hub.fhir.outcome import Gone, NotFound
 from hub.fhir.result import Context, Result, etag
 from hub.fhir.validate import storable_type
 
 
-async def read(
-    ctx: Context, resource_type: str, resource_id: str, session: AsyncClientSession | None = None
-) -> Result:
+async def read(ctx: Context, resource_type: str, resource_id: str) -> Result:
     """Return the current version of a resource; 410 if deleted, 404 if it never existed."""
     storable_type(resource_type)
-    stored = await ctx.store.current(resource_type, resource_id, ctx.scope, session)
+    stored = await ctx.store.current(resource_type, resource_id, ctx.scope, ctx.session)
     if stored is None:
         raise NotFound(f"{resource_type}/{resource_id} is not known")
     if stored.deleted:
@@ -25,7 +21,9 @@ async def vread(ctx: Context, resource_type: str, resource_id: str, version: str
     storable_type(resource_type)
     stored = None
     if version.isdigit():
-        stored = await ctx.store.version(resource_type, resource_id, int(version), ctx.scope)
+        stored = await ctx.store.version(
+            resource_type, resource_id, int(version), ctx.scope, ctx.session
+        )
     if stored is None:
         raise NotFound(f"{resource_type}/{resource_id} has no version {version}")
     if stored.deleted:

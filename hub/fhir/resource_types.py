@@ -39,12 +39,14 @@ R4_RESOURCE_TYPES = frozenset(
 
 # Types that are exchanged as messages or operation parameters, never stored as such.
 NOT_STORED = frozenset({"Bundle", "OperationOutcome", "Parameters"})
+# R4 types whose R4B model was redesigned, so valid R4 instances would be refused.
+REDESIGNED_IN_R4B = frozenset({"Evidence", "EvidenceVariable"})
 
 
 @cache
 def model_class(resource_type: str) -> type | None:
     """Return the fhir.resources model that validates an R4 type, or None if it has none."""
-    if resource_type not in R4_RESOURCE_TYPES:
+    if resource_type not in R4_RESOURCE_TYPES or resource_type in REDESIGNED_IN_R4B:
         return None
     try:
         return get_fhir_model_class(resource_type)  # type: ignore[no-any-return]

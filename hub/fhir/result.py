@@ -4,18 +4,25 @@ from dataclasses import dataclass, field
 from email.utils import format_datetime
 from typing import Any
 
-from hub.store.resources import Stored
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from hub.fhir.outcome import information
+from hub.settings import Settings
+from hub.store.resources import ResourceStore, Stored
+from hub.store.scope import Scope
 
 
 @dataclass
 class Context:
     """What every interaction needs: the store, settings, the caller's scope, the base URL."""
 
-    store: Any  # hub.store.resources.ResourceStore
-    settings: Any  # hub.settings.Settings
-    scope: Any  # hub.store.scope.Scope
+    store: ResourceStore
+    settings: Settings
+    scope: Scope
     base: str  # absolute URL of the FHIR base, e.g. http://host/fhir
     prefer_return: str = "representation"
+    # Set inside a transaction, so that its reads see its own writes.
+    session: AsyncClientSession | None = None
 
 
 @dataclass
@@ -51,11 +58,11 @@ def version_headers(ctx: Context, result: Result) -> dict[str, str]:
 
 
 def with_preference(ctx: Context, result: Result) -> Result:
-    """Apply the client's `Prefer: return=` to a write's result body."""
+    """Give a write's result the body the client asked for with `Prefer: return=`."""
     if ctx.prefer_return == "minimal":
         result.body = None
     elif ctx.prefer_return == "OperationOutcome":
-        from hub.fhir.outcome import information
-
         result.body = information(f"{result.status}: the interaction succeeded")
+    elif result.body is None and result.stored is not None and not result.stored.deleted:
+        result.body = result.stored.resource
     return result

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from hub.fhir import create, delete, history, read, search, transaction, update
 from hub.fhir.capabilities import capability_statement
 from hub.fhir.http import base_url, check_format, json_response, prefer, read_json, result_response
+from hub.fhir.outcome import MethodNotAllowed
 from hub.fhir.result import Context
 from hub.fhir.validate import storable_type
 
@@ -44,6 +45,12 @@ async def metadata(request: Request, ctx: Ctx) -> Response:
     return json_response(capability_statement(ctx.base, request.app.state.started))
 
 
+@router.api_route("/metadata", methods=["POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+async def metadata_write(request: Request) -> Response:
+    """Refuse anything but GET on the CapabilityStatement."""
+    raise MethodNotAllowed(f"{request.method} is not supported on /fhir/metadata")
+
+
 @router.post("")
 async def bundle(request: Request, ctx: Ctx) -> Response:
     """Process a transaction or batch Bundle."""
@@ -55,14 +62,20 @@ async def bundle(request: Request, ctx: Ctx) -> Response:
 @router.get("/{resource_type}/_history")
 async def type_history(resource_type: str, request: Request, ctx: Ctx) -> Response:
     """Return the history of all resources of a type."""
-    return result_response(ctx, await history.type_history(ctx, resource_type, dict(request.query_params)))
+    return result_response(
+        ctx, await history.type_history(ctx, resource_type, dict(request.query_params))
+    )
 
 
 @router.get("/{resource_type}/{resource_id}/_history")
-async def instance_history(resource_type: str, resource_id: str, request: Request, ctx: Ctx) -> Response:
+async def instance_history(
+    resource_type: str, resource_id: str, request: Request, ctx: Ctx
+) -> Response:
     """Return the history of one resource."""
     params = dict(request.query_params)
-    return result_response(ctx, await history.instance_history(ctx, resource_type, resource_id, params))
+    return result_response(
+        ctx, await history.instance_history(ctx, resource_type, resource_id, params)
+    )
 
 
 @router.get("/{resource_type}/{resource_id}/_history/{version}")
@@ -93,7 +106,9 @@ async def conditional_update(resource_type: str, request: Request, ctx: Ctx) -> 
     storable_type(resource_type)
     body = await read_json(request, ctx.settings.max_body_bytes)
     url = _url(resource_type, request)
-    return result_response(ctx, await update.update(ctx, url, body, request.headers.get("if-match")))
+    return result_response(
+        ctx, await update.update(ctx, url, body, request.headers.get("if-match"))
+    )
 
 
 @router.delete("/{resource_type}")
@@ -111,16 +126,22 @@ async def read_resource(resource_type: str, resource_id: str, ctx: Ctx) -> Respo
 
 
 @router.put("/{resource_type}/{resource_id}")
-async def update_resource(resource_type: str, resource_id: str, request: Request, ctx: Ctx) -> Response:
+async def update_resource(
+    resource_type: str, resource_id: str, request: Request, ctx: Ctx
+) -> Response:
     """Update a resource, or create it with this id."""
     storable_type(resource_type)
     body = await read_json(request, ctx.settings.max_body_bytes)
     url = f"{resource_type}/{resource_id}"
-    return result_response(ctx, await update.update(ctx, url, body, request.headers.get("if-match")))
+    return result_response(
+        ctx, await update.update(ctx, url, body, request.headers.get("if-match"))
+    )
 
 
 @router.delete("/{resource_type}/{resource_id}")
-async def delete_resource(resource_type: str, resource_id: str, request: Request, ctx: Ctx) -> Response:
+async def delete_resource(
+    resource_type: str, resource_id: str, request: Request, ctx: Ctx
+) -> Response:
     """Delete a resource."""
     storable_type(resource_type)
     url = f"{resource_type}/{resource_id}"

@@ -1,5 +1,6 @@
 """FHIR transaction and batch interactions. https://hl7.org/fhir/R4/http.html#transaction"""
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -7,7 +8,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from hub.fhir import history, read, search
 from hub.fhir.bundle import entry_response, new_bundle
-from hub.fhir.outcome import BadRequest, HubError, PayloadTooLarge
+from hub.fhir.outcome import BadRequest, HubError, NotFound, PayloadTooLarge
 from hub.fhir.result import Context, Result
 from hub.fhir.writes import Entry, Plan, commit, parse_url
 
@@ -45,6 +46,11 @@ def parse_entries(ctx: Context, bundle: dict[str, Any]) -> list[Entry]:
         if resource is not None and not isinstance(resource, dict):
             raise BadRequest("entry.resource must be a JSON object", expression=f"{path}.resource")
         full_url = item.get("fullUrl")
+        for name in ("ifNoneExist", "ifMatch"):
+            if name in request and not isinstance(request[name], str):
+                raise BadRequest(
+                    f"request.{name} must be a string", expression=f"{path}.request.{name}"
+                )
         entries.append(
             Entry(
                 method,
@@ -59,33 +65,39 @@ def parse_entries(ctx: Context, bundle: dict[str, Any]) -> list[Entry]:
     return entries
 
 
-async def get(ctx: Context, entry: Entry, session: AsyncClientSession | None = None) -> Result:
+async def get(ctx: Context, entry: Entry) -> Result:
     """Answer a GET entry: read, vread, history or search."""
     target = parse_url(entry.url, entry.where("request.url"))
-    params = dict(parse_qsl(target.query or ""))
+    params = parse_qsl(target.query or "")
+    if target.operation:
+        raise NotFound(f"Operation {target.operation} is not supported")
     if target.id and target.version:
         return await read.vread(ctx, target.resource_type, target.id, target.version)
+    if target.id and target.history:
+        return await history.instance_history(ctx, target.resource_type, target.id, dict(params))
     if target.id:
-        return await read.read(ctx, target.resource_type, target.id, session)
-    if entry.url.split("?")[0].rstrip("/").endswith("/_history"):
-        return await history.type_history(ctx, target.resource_type, params)
-    return await search.search_type(ctx, target.resource_type, parse_qsl(target.query or ""))
+        return await read.read(ctx, target.resource_type, target.id)
+    if target.history:
+        return await history.type_history(ctx, target.resource_type, dict(params))
+    return await search.search_type(ctx, target.resource_type, params)
 
 
 async def transaction(ctx: Context, entries: list[Entry], with_bodies: bool) -> dict[str, Any]:
     """Process all entries in one database transaction: all succeed, or nothing is written."""
 
     async def gets(session: AsyncClientSession, plan: Plan) -> None:
+        inside = replace(ctx, session=session)
         for i, entry in enumerate(entries):
             if entry.method == "GET":
                 try:
-                    plan.results[i] = await get(ctx, entry, session)
+                    plan.results[i] = await get(inside, entry)
                 except HubError as error:
                     raise error.locate(entry.path) from None
 
     results = await commit(ctx, entries, after=gets)
     response = [
-        entry_response(r, with_bodies or e.method == "GET") for r, e in zip(results, entries, strict=True)
+        entry_response(r, with_bodies or e.method == "GET")
+        for r, e in zip(results, entries, strict=True)
     ]
     return new_bundle("transaction-response", response)
 

@@ -8,9 +8,7 @@ from hub.fhir.result import Context, Result, with_preference
 from hub.fhir.writes import Entry, commit
 
 
-async def update(
-    ctx: Context, url: str, resource: Any, if_match: str | None
-) -> Result:
+async def update(ctx: Context, url: str, resource: Any, if_match: str | None) -> Result:
     """Store a new version of the resource at `url` (Type/id or Type?criteria)."""
     entry = Entry("PUT", url, "", resource, if_match=if_match)
     [result] = await commit(ctx, [entry])

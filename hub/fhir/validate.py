@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hub.fhir.outcome import BadRequest, Issue, InvalidResource, NotFound
+from hub.fhir.outcome import BadRequest, InvalidResource, Issue, NotFound
 from hub.fhir.resource_types import NOT_STORED, R4_RESOURCE_TYPES, model_class
 
 # Pydantic's messages are written for programmers; these are for the hospital's integrator.
@@ -74,6 +74,11 @@ def validate_resource(resource: Any, path: str | None = None) -> str:
         issues = issues_from(error, path or resource_type)
         raise InvalidResource(
             f"{resource_type} is not valid FHIR R4: {issues[0].diagnostics}", issues=issues
+        ) from None
+    except RecursionError:
+        raise InvalidResource(
+            f"{resource_type} is nested too deeply to be a FHIR resource",
+            expression=path or resource_type,
         ) from None
     except (ValueError, TypeError) as error:
         raise InvalidResource(

@@ -2,22 +2,27 @@
 and transaction. https://hl7.org/fhir/R4/http.html#trules
 """
 
+import asyncio
+import random
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from hub.fhir import conditional
-from hub.fhir.outcome import BadRequest, Conflict, HubError, PreconditionFailed
+from hub.fhir.outcome import BadRequest, BusinessRule, Conflict, HubError, PreconditionFailed
+from hub.fhir.references import check_tree, rewrite_references, unresolved_uuid
 from hub.fhir.result import Context, Result
 from hub.fhir.validate import storable_type, validate_resource
-from hub.store.resources import Stored, VersionConflict, Write, key, now
+from hub.store.resources import Refused, Stored, VersionConflict, Write, key, now
 
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _TYPE = re.compile(r"[A-Z][A-Za-z]+")
 _ETAG = re.compile(r'^(W/)?"?(\d+)"?$')
+_BACKOFF = 0.005  # seconds; the first retry waits up to this, later ones longer
 # The order in which a transaction's entries are processed, by method.
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
 
@@ -31,6 +36,7 @@ class Target:
     query: str | None = None
     version: str | None = None
     operation: str | None = None
+    history: bool = False  # Type/_history or Type/id/_history
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Entry:
     if_match: str | None = None
     new_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     target: Target = field(init=False)
+    uuid_refs: bool = False  # whether the resource refers to other entries by urn:uuid
 
     def where(self, element: str) -> str:
         """Return the path of one of this entry's elements, e.g. Bundle.entry[3].resource.id."""
@@ -67,6 +74,9 @@ def parse_url(url: str, where: str) -> Target:
     if rest and rest[0].startswith("$"):
         target.operation = rest[0]
         return target
+    if rest == ["_history"]:
+        target.history = True
+        return target
     if rest:
         if not _ID.fullmatch(rest[0]):
             raise BadRequest(f"'{rest[0]}' is not a valid resource id", expression=where)
@@ -74,6 +84,8 @@ def parse_url(url: str, where: str) -> Target:
         rest = rest[1:]
     if len(rest) == 2 and rest[0] == "_history":
         target.version = rest[1]
+    elif rest == ["_history"]:
+        target.history = True
     elif rest:
         raise BadRequest(f"Cannot understand the request URL '{url}'", expression=where)
     return target
@@ -87,34 +99,46 @@ def parse_etag(value: str, where: str) -> int:
     return int(match.group(2))
 
 
-def check(entry: Entry) -> None:
+def check(entry: Entry, max_depth: int) -> None:
     """Validate an entry's URL and resource before any database work."""
     entry.target = target = parse_url(entry.url, entry.where("request.url"))
     storable_type(target.resource_type)
     if entry.method in ("POST", "PUT"):
         if entry.resource is None:
             raise BadRequest(f"{entry.method} needs a resource", expression=entry.path or None)
-        rtype = validate_resource(entry.resource, entry.where("resource") if entry.path else None)
+        where = entry.where("resource") if entry.path else None
+        rtype = validate_resource(entry.resource, where)
+        entry.uuid_refs = check_tree(entry.resource, where or target.resource_type, max_depth)
         if rtype != target.resource_type:
             raise BadRequest(
                 f"The resource is a {rtype} but the URL is for {target.resource_type}",
                 expression=entry.where("resource.resourceType"),
             )
     if entry.method == "POST" and (target.id or target.query):
-        raise BadRequest("POST goes to the type, e.g. 'Patient'", expression=entry.where("request.url"))
+        raise BadRequest(
+            "POST goes to the type, e.g. 'Patient'", expression=entry.where("request.url")
+        )
     if entry.method == "PUT":
         body_id = entry.resource.get("id") if entry.resource else None
         if target.id and body_id != target.id:
             raise BadRequest(
-                f"The resource's id ({body_id or 'missing'}) must equal the id in the URL ({target.id})",
+                f"The resource's id ({body_id or 'missing'}) must equal "
+                f"the id in the URL ({target.id})",
                 expression=entry.where("resource.id"),
             )
         if not target.id and not target.query:
-            raise BadRequest("PUT needs an id or search criteria in the URL", expression=entry.where("request.url"))
+            raise BadRequest(
+                "PUT needs an id or search criteria in the URL",
+                expression=entry.where("request.url"),
+            )
     if entry.method == "DELETE" and not (target.id or target.query):
-        raise BadRequest("DELETE needs an id or search criteria", expression=entry.where("request.url"))
-    if entry.method in ("PUT", "DELETE", "POST") and target.version:
-        raise BadRequest("Versions cannot be written to directly", expression=entry.where("request.url"))
+        raise BadRequest(
+            "DELETE needs an id or search criteria", expression=entry.where("request.url")
+        )
+    if entry.method in ("PUT", "DELETE", "POST") and (target.version or target.history):
+        raise BadRequest(
+            "Versions cannot be written to directly", expression=entry.where("request.url")
+        )
 
 
 @dataclass
@@ -127,6 +151,7 @@ class Plan:
     resolved: dict[str, str] = field(default_factory=dict)
     keys: dict[str, int] = field(default_factory=dict)
     written: dict[int, int] = field(default_factory=dict)  # entry index -> index in writes
+    deleted: set[str] = field(default_factory=set)  # keys deleted by earlier entries
 
     def claim(self, entry_index: int, entry: Entry, resource_key: str) -> None:
         """Refuse a second entry touching the same resource in one commit."""
@@ -144,17 +169,20 @@ class Plan:
         self.results[entry_index] = Result(status, location=status == 201)
 
 
-async def _plan_post(ctx: Context, i: int, entry: Entry, plan: Plan, session: AsyncClientSession) -> None:
+async def _plan_post(
+    ctx: Context, i: int, entry: Entry, plan: Plan, session: AsyncClientSession
+) -> None:
     rtype = entry.target.resource_type
     if entry.if_none_exist:
         where = entry.where("request.ifNoneExist")
         criteria = conditional.parse_criteria(rtype, entry.if_none_exist, where)
-        existing = await conditional.find_one(ctx, criteria, where, session)
+        existing = await conditional.find_one(ctx, criteria, where, session, plan.deleted)
         if existing is not None:
             plan.claim(i, entry, key(rtype, existing.id))
             plan.resolved[entry.full_url or ""] = key(rtype, existing.id)
-            plan.results[i] = Result(200, existing.resource, existing)
+            plan.results[i] = Result(200, existing.resource, existing, location=True)
             return
+        await ctx.store.claim_condition(criteria.key(), session)
     plan.claim(i, entry, key(rtype, entry.new_id))
     plan.resolved[entry.full_url or ""] = key(rtype, entry.new_id)
     resource = dict(entry.resource or {})
@@ -163,21 +191,27 @@ async def _plan_post(ctx: Context, i: int, entry: Entry, plan: Plan, session: As
 
 
 async def _target_of(
-    ctx: Context, entry: Entry, session: AsyncClientSession
+    ctx: Context, entry: Entry, plan: Plan, session: AsyncClientSession
 ) -> tuple[str | None, Stored | None]:
     """Return the id an entry writes to and that resource's current version, if any."""
     target = entry.target
     if target.id:
-        return target.id, await ctx.store.current(target.resource_type, target.id, ctx.scope, session)
+        return target.id, await ctx.store.current(
+            target.resource_type, target.id, ctx.scope, session
+        )
     where = entry.where("request.url")
     criteria = conditional.parse_criteria(target.resource_type, target.query or "", where)
-    found = await conditional.find_one(ctx, criteria, where, session)
+    found = await conditional.find_one(ctx, criteria, where, session, plan.deleted)
+    if found is None and entry.method == "PUT":
+        await ctx.store.claim_condition(criteria.key(), session)
     return (found.id, found) if found else (None, None)
 
 
-async def _plan_put(ctx: Context, i: int, entry: Entry, plan: Plan, session: AsyncClientSession) -> None:
+async def _plan_put(
+    ctx: Context, i: int, entry: Entry, plan: Plan, session: AsyncClientSession
+) -> None:
     rtype = entry.target.resource_type
-    rid, previous = await _target_of(ctx, entry, session)
+    rid, previous = await _target_of(ctx, entry, plan, session)
     body_id = (entry.resource or {}).get("id")
     if rid is None:  # conditional update without a match creates
         rid = body_id or entry.new_id
@@ -203,9 +237,13 @@ async def _plan_put(ctx: Context, i: int, entry: Entry, plan: Plan, session: Asy
     plan.add(i, Write(rtype, rid, resource, previous, "PUT"), 201 if created else 200)
 
 
-async def _plan_delete(ctx: Context, i: int, entry: Entry, plan: Plan, session: AsyncClientSession) -> None:
+async def _plan_delete(
+    ctx: Context, i: int, entry: Entry, plan: Plan, session: AsyncClientSession
+) -> None:
     rtype = entry.target.resource_type
-    rid, previous = await _target_of(ctx, entry, session)
+    rid, previous = await _target_of(ctx, entry, plan, session)
+    if rid is not None:
+        plan.claim(i, entry, key(rtype, rid))
     if rid is None or previous is None or previous.deleted:
         plan.results[i] = Result(204)
         return
@@ -216,45 +254,11 @@ async def _plan_delete(ctx: Context, i: int, entry: Entry, plan: Plan, session: 
                 f"If-Match asks for version {wanted} but the server has version {previous.version}",
                 expression=entry.where("request.ifMatch"),
             )
-    plan.claim(i, entry, key(rtype, rid))
+    plan.deleted.add(key(rtype, rid))
     plan.add(i, Write(rtype, rid, None, previous, "DELETE"), 204)
 
 
 _PLANNERS = {"POST": _plan_post, "PUT": _plan_put, "DELETE": _plan_delete}
-
-
-def rewrite_references(value: Any, resolved: dict[str, str]) -> Any:
-    """Return a copy of a resource with references to bundle fullUrls pointing at stored ids."""
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if k == "reference" and isinstance(v, str) and v in resolved:
-                out[k] = resolved[v]
-            else:
-                out[k] = rewrite_references(v, resolved) if isinstance(v, (dict, list)) else v
-        return out
-    if isinstance(value, list):
-        return [rewrite_references(v, resolved) if isinstance(v, (dict, list)) else v for v in value]
-    return value
-
-
-def unresolved_uuid(value: Any) -> str | None:
-    """Return the first urn:uuid reference left in a resource, if any."""
-    if isinstance(value, dict):
-        ref = value.get("reference")
-        if isinstance(ref, str) and ref.startswith("urn:uuid:"):
-            return ref
-        items = value.values()
-    elif isinstance(value, list):
-        items = value
-    else:
-        return None
-    for v in items:
-        if isinstance(v, (dict, list)):
-            found = unresolved_uuid(v)
-            if found:
-                return found
-    return None
 
 
 async def _apply(ctx: Context, entries: list[Entry], session: AsyncClientSession) -> Plan:
@@ -265,28 +269,31 @@ async def _apply(ctx: Context, entries: list[Entry], session: AsyncClientSession
         if planner is not None:
             await planner(ctx, i, entries[i], plan, session)
     plan.resolved.pop("", None)
-    for write in plan.writes:
-        if write.resource is None:
-            continue
-        if plan.resolved:
-            write.resource = rewrite_references(write.resource, plan.resolved)
+    # Absolute fullUrls (not urn:uuid) may be referred to too; then every resource is walked.
+    walk_all = any(not url.startswith("urn:uuid:") for url in plan.resolved)
     for i, w in plan.written.items():
-        ref = unresolved_uuid(plan.writes[w].resource)
+        write = plan.writes[w]
+        if write.resource is None or not (entries[i].uuid_refs or walk_all):
+            continue
+        write.resource = rewrite_references(write.resource, plan.resolved)
+        ref = unresolved_uuid(write.resource)
         if ref:
             raise BadRequest(
-                f"Reference {ref} points at no entry of this bundle", expression=entries[i].where("resource")
+                f"Reference {ref} points at no entry of this bundle",
+                expression=entries[i].where("resource"),
             )
     if plan.writes:
         stored = await ctx.store.write(plan.writes, session, now())
         for i, w in plan.written.items():
-            result = plan.results[i]
-            result.stored = stored[w]
-            if plan.writes[w].resource is not None:
-                result.body = stored[w].resource
+            plan.results[i].stored = stored[w]
     return plan
 
 
-async def commit(ctx: Context, entries: list[Entry], after=None) -> list[Result]:
+async def commit(
+    ctx: Context,
+    entries: list[Entry],
+    after: Callable[[AsyncClientSession, Plan], Awaitable[None]] | None = None,
+) -> list[Result]:
     """Apply entries in one transaction, all or nothing; retry when a concurrent write won.
 
     `after(session, plan)` runs inside the same transaction once the writes are done (the GET
@@ -294,24 +301,26 @@ async def commit(ctx: Context, entries: list[Entry], after=None) -> list[Result]
     """
     for entry in entries:
         try:
-            check(entry)
+            check(entry, ctx.settings.max_json_depth)
         except HubError as error:
             raise error.locate(entry.path) from None
-    last: VersionConflict | None = None
-    for _ in range(ctx.settings.write_retries):
+    for attempt in range(ctx.settings.write_retries):
         try:
             async with ctx.store.mongo.transaction() as session:
                 plan = await _apply(ctx, entries, session)
                 if after is not None:
                     await after(session, plan)
             return [plan.results[i] for i in range(len(entries))]
-        except VersionConflict as error:
-            last = error
+        except VersionConflict:
             if any(e.if_match for e in entries):
                 raise PreconditionFailed(
                     "The resource was changed by someone else meanwhile; read it again"
                 ) from None
+            # Racing writers retry at random moments, so that one of them wins the next round.
+            await asyncio.sleep(random.uniform(0, _BACKOFF * 2 ** min(attempt, 6)))
+        except Refused as error:
+            raise BusinessRule(f"The database refused the write: {error}") from None
     raise Conflict(
         f"Gave up after {ctx.settings.write_retries} attempts: other writers keep changing "
         "the same resources"
-    ) from last
+    )

@@ -1,9 +1,9 @@
 """The MongoDB connection: client, collections and indexes."""
 
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -11,17 +11,21 @@ from pymongo.asynchronous.database import AsyncDatabase
 RESOURCES = "resources"
 # Every superseded version; creating a resource writes nothing here.
 HISTORY = "history"
+# One document per conditional-create criteria that found no match, so that two transactions
+# creating "the same" resource at once collide on it and the loser retries and finds the match.
+CONDITIONS = "conditions"
 
+# Ascending on purpose: queries walk it backwards for newest-first, and the embedded server
+# (SecantusDB 0.7.0b3) drops a range bound's equal values on a descending compound key.
+_TYPE_TIME = [("resourceType", ASCENDING), ("_hub.ts", ASCENDING), ("_id", ASCENDING)]
 INDEXES = {
+    # Type-level _history and _lastUpdated.
     RESOURCES: [
-        # Type-level _history and _lastUpdated.
-        ([("resourceType", ASCENDING), ("_hub.ts", DESCENDING)], {"name": "type_ts"}),
+        (_TYPE_TIME, {"name": "type_time"}),
         # Conditional create/update/search by identifier.
         ([("_hub.ident", ASCENDING)], {"name": "ident", "sparse": True}),
     ],
-    HISTORY: [
-        ([("resourceType", ASCENDING), ("_hub.ts", DESCENDING)], {"name": "type_ts"}),
-    ],
+    HISTORY: [(_TYPE_TIME, {"name": "type_time"})],
 }
 
 
@@ -33,6 +37,7 @@ class Mongo:
         self.db: AsyncDatabase = self.client[database]
         self.resources = self.db[RESOURCES]
         self.history = self.db[HISTORY]
+        self.conditions = self.db[CONDITIONS]
 
     async def ensure_indexes(self) -> None:
         """Create the hub's indexes; creating an existing index again is a no-op."""

@@ -26,6 +26,10 @@ class VersionConflict(Exception):
     """Another writer changed the resource between our read and our write."""
 
 
+class Refused(Exception):
+    """The database refused a document (too large, too deeply nested, ...)."""
+
+
 @dataclass
 class Stored:
     """One stored version of a resource, as the store hands it out."""
@@ -87,7 +91,9 @@ def identifier_keys(resource_type: str, resource: dict[str, Any]) -> list[str]:
     """Return the index keys of a resource's identifiers: by system and value, and by value."""
     keys = []
     identifiers = resource.get("identifier")
-    if isinstance(identifiers, dict):  # single-valued on a few types (e.g. Bundle, QuestionnaireResponse)
+    if isinstance(
+        identifiers, dict
+    ):  # single-valued on a few types (e.g. Bundle, QuestionnaireResponse)
         identifiers = [identifiers]
     for ident in identifiers or ():
         value = ident.get("value") if isinstance(ident, dict) else None
@@ -116,7 +122,11 @@ class ResourceStore:
         self.mongo = mongo
 
     async def current(
-        self, resource_type: str, resource_id: str, scope: Scope, session: AsyncClientSession | None = None
+        self,
+        resource_type: str,
+        resource_id: str,
+        scope: Scope,
+        session: AsyncClientSession | None = None,
     ) -> Stored | None:
         """Return the current version (a tombstone if deleted), or None if it never existed."""
         doc = await self.mongo.resources.find_one(
@@ -134,51 +144,83 @@ class ResourceStore:
         return {doc["_id"]: Stored(doc) async for doc in cursor}
 
     async def version(
-        self, resource_type: str, resource_id: str, version: int, scope: Scope
+        self,
+        resource_type: str,
+        resource_id: str,
+        version: int,
+        scope: Scope,
+        session: AsyncClientSession | None = None,
     ) -> Stored | None:
         """Return one version of a resource, or None."""
-        current = await self.current(resource_type, resource_id, scope)
+        current = await self.current(resource_type, resource_id, scope, session)
         if current is None or version > current.version:
             return None
         if version == current.version:
             return current
         doc = await self.mongo.history.find_one(
-            scope.apply({"_id": f"{key(resource_type, resource_id)}/_history/{version}"})
+            scope.apply({"_id": f"{key(resource_type, resource_id)}/_history/{version}"}),
+            session=session,
         )
         return Stored(doc) if doc else None
 
     async def instance_history(
-        self, resource_type: str, resource_id: str, scope: Scope, below: int | None, count: int
+        self,
+        resource_type: str,
+        resource_id: str,
+        scope: Scope,
+        below: int | None,
+        count: int,
+        session: AsyncClientSession | None = None,
     ) -> list[Stored]:
         """Return up to `count` versions of one resource, newest first, older than `below`."""
-        current = await self.current(resource_type, resource_id, scope)
+        current = await self.current(resource_type, resource_id, scope, session)
         if current is None:
             return []
         top = current.version if below is None else min(below - 1, current.version)
         wanted = list(range(top, max(top - count, 0), -1))
         found = [current] if current.version in wanted else []
-        older = [f"{key(resource_type, resource_id)}/_history/{v}" for v in wanted if v != current.version]
+        older = [
+            f"{key(resource_type, resource_id)}/_history/{v}"
+            for v in wanted
+            if v != current.version
+        ]
         if older:
-            cursor = self.mongo.history.find(scope.apply({"_id": {"$in": older}}))
+            cursor = self.mongo.history.find(scope.apply({"_id": {"$in": older}}), session=session)
             found += [Stored(doc) async for doc in cursor]
         return sorted(found, key=lambda s: s.version, reverse=True)
 
     async def type_history(
-        self, resource_type: str, scope: Scope, since: datetime | None, before: datetime | None, count: int
+        self,
+        resource_type: str,
+        scope: Scope,
+        since: datetime | None,
+        after: tuple[datetime, str] | None,
+        count: int,
+        session: AsyncClientSession | None = None,
     ) -> list[Stored]:
-        """Return up to `count` versions of a type's resources, newest first, in [since, before]."""
-        when: dict[str, Any] = {}
-        if since is not None:
-            when["$gte"] = since
-        if before is not None:
-            when["$lte"] = before
-        query: dict[str, Any] = {"resourceType": resource_type}
-        if when:
-            query["_hub.ts"] = when
+        """Return up to `count` versions of a type's resources, newest first.
+
+        Versions are ordered by (time, key), so that versions written in the same millisecond
+        still have a place; `after` is the (time, key) of the last version already seen.
+        """
+        base: dict[str, Any] = {"resourceType": resource_type}
+        queries = []
+        if after is None:
+            queries.append({**base, "_hub.ts": {"$gte": since}} if since else base)
+        else:
+            at, last_key = after
+            if since is None or at >= since:
+                queries.append({**base, "_hub.ts": at, "_id": {"$lt": last_key}})
+            older: dict[str, Any] = {"$lt": at}
+            if since is not None:
+                older["$gte"] = since
+            queries.append({**base, "_hub.ts": older})
         found: list[Stored] = []
+        order = [("_hub.ts", DESCENDING), ("_id", DESCENDING)]
         for collection in (self.mongo.resources, self.mongo.history):
-            cursor = collection.find(scope.apply(query)).sort("_hub.ts", DESCENDING).limit(count)
-            found += [Stored(doc) async for doc in cursor]
+            for query in queries:
+                cursor = collection.find(scope.apply(query), session=session)
+                found += [Stored(doc) async for doc in cursor.sort(order).limit(count)]
         found.sort(key=lambda s: (s.timestamp, s.doc["_id"]), reverse=True)
         return found[:count]
 
@@ -194,8 +236,23 @@ class ResourceStore:
         query = {"_hub.ident": {"$in": any_of} if len(any_of) > 1 else any_of[0]}
         cursor = self.mongo.resources.find(scope.apply(query), session=session, limit=limit)
         return [
-            Stored(doc) async for doc in cursor if doc["resourceType"] == resource_type and not doc["_hub"].get("del")
+            Stored(doc)
+            async for doc in cursor
+            if doc["resourceType"] == resource_type and not doc["_hub"].get("del")
         ]
+
+    async def claim_condition(self, criteria_key: str, session: AsyncClientSession) -> None:
+        """Touch the record of a conditional create, so that racing transactions conflict."""
+        try:
+            await self.mongo.conditions.update_one(
+                {"_id": criteria_key}, {"$inc": {"n": 1}}, upsert=True, session=session
+            )
+        except DuplicateKeyError as error:
+            raise VersionConflict() from error
+        except OperationFailure as error:
+            if error.code in _CONFLICT_CODES or error.has_error_label("TransientTransactionError"):
+                raise VersionConflict() from error
+            raise
 
     async def write(
         self, writes: list[Write], session: AsyncClientSession, when: datetime | None = None
@@ -225,11 +282,18 @@ class ResourceStore:
                 await self.mongo.resources.insert_many(inserts, ordered=True, session=session)
             if moves:
                 await self.mongo.history.insert_many(moves, ordered=True, session=session)
-                result = await self.mongo.resources.bulk_write(replaces, ordered=True, session=session)
+                result = await self.mongo.resources.bulk_write(
+                    replaces, ordered=True, session=session
+                )
                 if result.matched_count != len(replaces):
                     raise VersionConflict()
-        except (DuplicateKeyError, BulkWriteError) as error:
+        except DuplicateKeyError as error:
             raise VersionConflict() from error
+        except BulkWriteError as error:
+            details = (error.details or {}).get("writeErrors") or [{}]
+            if details[0].get("code") in _CONFLICT_CODES:
+                raise VersionConflict() from error
+            raise Refused(str(details[0].get("errmsg", error))) from error
         except OperationFailure as error:
             if error.code in _CONFLICT_CODES or error.has_error_label("TransientTransactionError"):
                 raise VersionConflict() from error
@@ -245,7 +309,11 @@ class ResourceStore:
         meta["versionId"] = str(version)
         meta["lastUpdated"] = stamp
         doc = {**resource, "id": w.id, "meta": meta}
-        internal: dict[str, Any] = {"v": version, "ts": when, "m": w.method if w.resource else "DELETE"}
+        internal: dict[str, Any] = {
+            "v": version,
+            "ts": when,
+            "m": w.method if w.resource else "DELETE",
+        }
         if w.resource is None:
             internal["del"] = True
         else:
@@ -255,5 +323,3 @@ class ResourceStore:
         doc["_id"] = key(w.resource_type, w.id)
         doc["_hub"] = internal
         return doc
-
-

@@ -1,0 +1,1 @@
+"""Turn hospital records into FHIR R4 transaction Bundles and ship them to the hub."""

@@ -1,0 +1,1 @@
+"""Generate synthetic hospitals and their records for tests, demos and load tests."""

@@ -1,0 +1,359 @@
+"""Run the hub and talk to it from the command line (`ehrhub`)."""
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from hub import __version__
+from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from hub.store.embedded import EmbeddedMongo
+
+FHIR_PATH = "/fhir"
+FHIR_JSON = "application/fhir+json"
+EMBEDDED_DIR = "db"
+EMBEDDED_LOG = "db.log"
+LINKS = (
+    ("hub", ""),
+    ("FHIR base", FHIR_PATH),
+    ("capabilities", f"{FHIR_PATH}/metadata"),
+    ("patients", f"{FHIR_PATH}/Patient/_history"),
+    ("API docs", "/docs"),
+    ("liveness", "/healthz"),
+    ("readiness", "/readyz"),
+)
+# Generous: a transaction of thousands of entries is one request.
+HTTP_TIMEOUT_SECONDS = 300.0
+READY_POLL_SECONDS = 0.2
+MAX_PORT = 65535
+
+
+class CliError(Exception):
+    """A failure to report on stderr, exiting with status 1."""
+
+
+class UsageError(CliError):
+    """A command line or setting that cannot work, exiting with status 2."""
+
+
+class StopRequested(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C does, running every cleanup on the way."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen command; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        command: Callable[[argparse.Namespace], int] = args.command
+        return command(args)
+    except ValidationError as error:
+        for problem in error.errors():
+            name = ".".join(str(part) for part in problem["loc"])
+            print(
+                f"ehrhub: invalid setting {name} (EHRHUB_{name.upper()}): {problem['msg']}, "
+                f"got {problem.get('input')!r}",
+                file=sys.stderr,
+            )
+        return 2
+    except UsageError as error:
+        print(f"ehrhub: {error}", file=sys.stderr)
+        return 2
+    except CliError as error:
+        print(f"ehrhub: {error}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of `ehrhub` and its sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog="ehrhub", description="EHR Hub: a FHIR R4 interoperability hub on MongoDB."
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    serve_parser = commands.add_parser(
+        "serve",
+        help="run the hub (with an embedded database when no MongoDB URI is given)",
+        description="Run the hub. Flags override the EHRHUB_* environment variables.",
+    )
+    serve_parser.add_argument("--host", help="address to listen on (EHRHUB_HOST)")
+    serve_parser.add_argument("--port", type=int, help="port to listen on (EHRHUB_PORT)")
+    serve_parser.add_argument(
+        "--mongodb-uri", help="MongoDB to use; none starts the embedded one (EHRHUB_MONGODB_URI)"
+    )
+    serve_parser.add_argument(
+        "--data-dir", type=Path, help="folder of the embedded database (EHRHUB_DATA_DIR)"
+    )
+    serve_parser.add_argument(
+        "--load-sample",
+        action="store_true",
+        help="once the hub is ready, send it a few synthetic patients (safe to repeat)",
+    )
+    serve_parser.set_defaults(command=serve)
+
+    load_parser = commands.add_parser(
+        "load",
+        help="send FHIR transaction or batch Bundles from JSON files to a running hub",
+        description="Post each file to the hub's FHIR base and print the answer's status.",
+    )
+    load_parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    load_parser.add_argument(
+        "--hub", help="the hub's base URL (default: from EHRHUB_HOST and EHRHUB_PORT)"
+    )
+    load_parser.set_defaults(command=load)
+
+    version_parser = commands.add_parser("version", help="print the hub's version")
+    version_parser.set_defaults(command=print_version)
+    return parser
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the hub until Ctrl-C or SIGTERM, with the embedded database if no URI is set."""
+    overrides = {
+        name: value
+        for name in ("host", "port", "mongodb_uri", "data_dir")
+        if (value := getattr(args, name)) is not None
+    }
+    settings = Settings(**overrides)
+    if not 0 < settings.port <= MAX_PORT:
+        raise UsageError(f"port {settings.port} is not between 1 and {MAX_PORT}")
+    base = local_url(settings.host, settings.port)
+    stopping = threading.Event()
+    previous_handler = signal.signal(signal.SIGTERM, _request_stop)
+    embedded: EmbeddedMongo | None = None
+    try:
+        if not _can_listen(settings.host, settings.port):
+            raise CliError(
+                f"cannot listen on {settings.host}:{settings.port}: the port is in use or the "
+                "address is not this machine's (choose another with --port or EHRHUB_PORT)"
+            )
+        if not settings.mongodb_uri:
+            embedded = start_embedded(settings)
+            settings.mongodb_uri = embedded.uri
+        print_links(base)
+        if args.load_sample:
+            loader = threading.Thread(
+                target=load_sample, args=(base, stopping), name="load-sample", daemon=True
+            )
+            loader.start()
+        run_hub(settings)
+    except (StopRequested, KeyboardInterrupt):
+        pass
+    finally:
+        stopping.set()
+        # A second SIGTERM must not cut the database's shutdown short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if embedded is not None:
+            embedded.stop()
+        signal.signal(signal.SIGTERM, previous_handler)
+    return 0
+
+
+def start_embedded(settings: Settings) -> "EmbeddedMongo":
+    """Start the embedded database under the data folder and say where it runs."""
+    # Imported here, as hub.app is below, to keep `ehrhub --help` fast.
+    from hub.store.embedded import EmbeddedDatabaseError, EmbeddedMongo
+
+    embedded = EmbeddedMongo(
+        settings.data_dir / EMBEDDED_DIR,
+        timeout=settings.embedded_start_timeout,
+        log_file=settings.data_dir / EMBEDDED_LOG,
+    )
+    try:
+        uri = embedded.start()
+    except EmbeddedDatabaseError as error:
+        raise CliError(str(error)) from error
+    print(
+        f"embedded database pid={embedded.pid} uri={uri} "
+        f"data={embedded.data_dir} log={embedded.log_file}",
+        flush=True,
+    )
+    return embedded
+
+
+def run_hub(settings: Settings) -> None:
+    """Serve the hub's app with uvicorn until it is told to stop."""
+    import uvicorn
+
+    from hub.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, log_level="info"
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except SystemExit as error:
+        raise CliError("the hub did not start; see the log above") from error
+    if not server.started:
+        raise CliError("the hub did not start; see the log above")
+
+
+def load(args: argparse.Namespace) -> int:
+    """Post each Bundle file to a running hub and print the status of each answer."""
+    import httpx
+
+    if args.hub is None:
+        settings = Settings()
+        args.hub = local_url(settings.host, settings.port)
+    endpoint = fhir_endpoint(args.hub)
+    failures = 0
+    with httpx.Client(timeout=HTTP_TIMEOUT_SECONDS) as client:
+        for path in args.files:
+            try:
+                body = path.read_bytes()
+                bundle = json.loads(body)
+            except (OSError, ValueError) as error:
+                print(f"{path}: cannot read a JSON document: {error}", file=sys.stderr)
+                failures += 1
+                continue
+            if not is_transaction_or_batch(bundle):
+                print(f"{path}: not a FHIR Bundle of type transaction or batch", file=sys.stderr)
+                failures += 1
+                continue
+            try:
+                response = client.post(endpoint, content=body, headers={"content-type": FHIR_JSON})
+            except httpx.HTTPError as error:
+                raise CliError(f"cannot reach the hub at {endpoint}: {error}") from error
+            print(f"{path}: {response.status_code} {response.reason_phrase}{summary(response)}")
+            if response.is_error:
+                failures += 1
+    return 1 if failures else 0
+
+
+def print_version(args: argparse.Namespace) -> int:
+    """Print the hub's version."""
+    print(f"ehrhub {__version__}")
+    return 0
+
+
+def load_sample(base: str, stopping: threading.Event) -> None:
+    """Wait until the hub is ready, send it the sample bundles, and say what they created."""
+    import httpx
+
+    from adapters.simulate.sample import sample_bundles
+
+    try:
+        with httpx.Client(base_url=base, timeout=HTTP_TIMEOUT_SECONDS) as client:
+            while not _is_ready(client):
+                if stopping.wait(READY_POLL_SECONDS):
+                    return
+            statuses: Counter[str] = Counter()
+            for bundle in sample_bundles():
+                response = client.post(
+                    FHIR_PATH, content=json.dumps(bundle), headers={"content-type": FHIR_JSON}
+                )
+                if response.is_error:
+                    raise CliError(
+                        f"{response.status_code} {response.reason_phrase}{summary(response)}"
+                    )
+                statuses.update(entry_statuses(response.json()))
+    except (CliError, httpx.HTTPError, ValueError) as error:
+        if not stopping.is_set():
+            print(f"ehrhub: the sample data was not loaded: {error}", file=sys.stderr, flush=True)
+        return
+    created = sum(n for status, n in statuses.items() if status.startswith("201"))
+    present = sum(n for status, n in statuses.items() if status.startswith("200"))
+    print(f"sample data: {created} resources created, {present} already present", flush=True)
+    print_links(base)
+
+
+def print_links(base: str) -> None:
+    """Print where to reach the hub."""
+    width = max(len(label) for label, _ in LINKS)
+    lines = [f"  {label:<{width}}  {base}{path}" for label, path in LINKS]
+    print("EHR Hub:\n" + "\n".join(lines), flush=True)
+
+
+def local_url(host: str, port: int) -> str:
+    """Return the URL a client on this machine uses to reach a server listening on host:port."""
+    # A wildcard address is where the server listens, not where a client connects.
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def fhir_endpoint(hub: str) -> str:
+    """Return the FHIR base of a hub given by its base URL, or by its FHIR base itself."""
+    hub = hub.rstrip("/")
+    return hub if hub.endswith(FHIR_PATH) else hub + FHIR_PATH
+
+
+def is_transaction_or_batch(document: Any) -> bool:
+    """Tell whether a JSON document is a FHIR Bundle the hub processes as a whole."""
+    return (
+        isinstance(document, dict)
+        and document.get("resourceType") == "Bundle"
+        and document.get("type") in ("transaction", "batch")
+    )
+
+
+def entry_statuses(bundle: Any) -> list[str]:
+    """Return the status of every entry of a transaction-response or batch-response Bundle."""
+    if not isinstance(bundle, dict):
+        return []
+    return [
+        str(entry.get("response", {}).get("status", ""))
+        for entry in bundle.get("entry", [])
+        if isinstance(entry, dict)
+    ]
+
+
+def summary(response: Any) -> str:
+    """Describe a hub's answer in a few words: entry statuses, or the OperationOutcome's issues."""
+    try:
+        document = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(document, dict):
+        return ""
+    if document.get("resourceType") == "OperationOutcome":
+        issues = [
+            str(issue.get("diagnostics") or issue.get("code", ""))
+            for issue in document.get("issue", [])
+            if isinstance(issue, dict)
+        ]
+        return ": " + "; ".join(issues) if issues else ""
+    counts = Counter(entry_statuses(document))
+    if not counts:
+        return ""
+    return " (" + ", ".join(f"{n} × {status}" for status, n in sorted(counts.items())) + ")"
+
+
+def _is_ready(client: Any) -> bool:
+    """Tell whether the hub answers its readiness probe with 200."""
+    import httpx
+
+    try:
+        return bool(client.get("/readyz").status_code == 200)
+    except httpx.TransportError:
+        return False
+
+
+def _can_listen(host: str, port: int) -> bool:
+    """Tell whether the hub could listen on host:port; a host that does not resolve cannot."""
+    from hub.store.embedded import port_is_free
+
+    try:
+        return port_is_free(host, port)
+    except OSError:
+        return False
+
+
+def _request_stop(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into an exception so that the embedded database is stopped on the way out."""
+    raise StopRequested
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Keep resources in MongoDB and run the embedded database."""

@@ -1,0 +1,152 @@
+"""Black-box tests of the CapabilityStatement and the operational endpoints.
+
+https://hl7.org/fhir/R4/http.html#capabilities
+"""
+
+from typing import Any
+
+import httpx
+import pytest
+from support import FHIR_JSON, patient
+
+from hub.fhir.resource_types import R4_RESOURCE_TYPES
+
+
+@pytest.fixture
+async def statement(client: httpx.AsyncClient) -> dict[str, Any]:
+    """Return the hub's CapabilityStatement."""
+    response = await client.get("/fhir/metadata")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    return dict(response.json())
+
+
+def listed(statement: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the statement's resource entries by type."""
+    return {r["type"]: r for r in statement["rest"][0]["resource"]}
+
+
+async def test_statement_is_fhir_r4(statement: dict[str, Any]) -> None:
+    """The CapabilityStatement is for FHIR 4.0.1, a server instance speaking JSON."""
+    assert statement["resourceType"] == "CapabilityStatement"
+    assert statement["fhirVersion"] == "4.0.1"
+    assert statement["kind"] == "instance"
+    assert "application/fhir+json" in statement["format"]
+    assert statement["implementation"]["url"] == "http://hub.test/fhir"
+    assert statement["rest"][0]["mode"] == "server"
+
+
+async def test_statement_lists_transaction_and_batch(statement: dict[str, Any]) -> None:
+    """The system interactions transaction and batch are listed."""
+    codes = {i["code"] for i in statement["rest"][0]["interaction"]}
+    assert {"transaction", "batch"} <= codes
+
+
+async def test_listed_patient_interactions_are_served(
+    client: httpx.AsyncClient, statement: dict[str, Any]
+) -> None:
+    """Every interaction the statement lists for Patient answers successfully."""
+    codes = {i["code"] for i in listed(statement)["Patient"]["interaction"]}
+    assert codes == {
+        "read",
+        "vread",
+        "update",
+        "delete",
+        "history-instance",
+        "history-type",
+        "create",
+        "search-type",
+    }
+    created = await client.post("/fhir/Patient", json=patient(), headers=FHIR_JSON)
+    rid = created.json()["id"]
+    served = {
+        "create": created,
+        "read": await client.get(f"/fhir/Patient/{rid}"),
+        "vread": await client.get(f"/fhir/Patient/{rid}/_history/1"),
+        "update": await client.put(f"/fhir/Patient/{rid}", json=patient(id=rid), headers=FHIR_JSON),
+        "history-instance": await client.get(f"/fhir/Patient/{rid}/_history"),
+        "history-type": await client.get("/fhir/Patient/_history?_count=1"),
+        "search-type": await client.get(f"/fhir/Patient?_id={rid}"),
+        "delete": await client.delete(f"/fhir/Patient/{rid}"),
+    }
+    assert {code: r.status_code for code, r in served.items()} == {
+        "create": 201,
+        "read": 200,
+        "vread": 200,
+        "update": 200,
+        "history-instance": 200,
+        "history-type": 200,
+        "search-type": 200,
+        "delete": 204,
+    }
+    assert served["search-type"].json()["total"] == 1
+
+
+async def test_transaction_and_batch_are_served(client: httpx.AsyncClient) -> None:
+    """Empty transaction and batch Bundles answer 200 with a response Bundle of their kind."""
+    for kind in ("transaction", "batch"):
+        body = {"resourceType": "Bundle", "type": kind, "entry": []}
+        response = await client.post("/fhir", json=body, headers=FHIR_JSON)
+        assert response.status_code == 200, response.text
+        assert response.json()["type"] == f"{kind}-response"
+
+
+async def test_every_listed_type_is_served(
+    client: httpx.AsyncClient, statement: dict[str, Any]
+) -> None:
+    """Every listed type answers type history and search by _id: the statement tells the truth."""
+    types = listed(statement)
+    assert "Patient" in types and "Observation" in types
+    failures = {}
+    for resource_type in types:
+        history = await client.get(f"/fhir/{resource_type}/_history?_count=1")
+        search = await client.get(f"/fhir/{resource_type}?_id=none")
+        if (history.status_code, search.status_code) != (200, 200):
+            failures[resource_type] = (history.status_code, search.status_code)
+    assert not failures
+
+
+async def test_unlisted_types_are_not_served(
+    client: httpx.AsyncClient, statement: dict[str, Any]
+) -> None:
+    """R4 types missing from the statement (Bundle, MedicinalProduct, ...) answer 404."""
+    unlisted = R4_RESOURCE_TYPES - set(listed(statement))
+    assert {"Bundle", "OperationOutcome", "Parameters", "MedicinalProduct"} <= unlisted
+    for resource_type in sorted(unlisted):
+        response = await client.get(f"/fhir/{resource_type}/_history")
+        assert response.status_code == 404, resource_type
+
+
+# operations
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    """/healthz answers 200 while the process runs."""
+    response = await client.get("/healthz")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+async def test_readyz(client: httpx.AsyncClient) -> None:
+    """/readyz answers 200 when the database answers."""
+    response = await client.get("/readyz")
+    assert response.status_code == 200 and response.json()["status"] == "ready"
+
+
+async def test_metrics_count_requests_by_route(client: httpx.AsyncClient) -> None:
+    """/metrics counts requests by route template, never by resource id."""
+    created = await client.post("/fhir/Patient", json=patient(), headers=FHIR_JSON)
+    rid = created.json()["id"]
+    await client.get(f"/fhir/Patient/{rid}")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert "ehrhub_http_requests_total" in response.text
+    assert 'route="/fhir/{resource_type}/{resource_id}",status="200"' in response.text
+    assert rid not in response.text
+
+
+async def test_docs(client: httpx.AsyncClient) -> None:
+    """/docs and the OpenAPI document it shows answer 200."""
+    assert (await client.get("/docs")).status_code == 200
+    openapi = await client.get("/openapi.json")
+    assert openapi.status_code == 200
+    assert "/fhir/{resource_type}/{resource_id}" in openapi.json()["paths"]

@@ -1,0 +1,210 @@
+"""Test `ehrhub` from the outside: run it as an operator would and watch what it prints."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapters.simulate.sample import sample_bundles
+from hub import __version__
+from hub.store.embedded import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+START_SECONDS = 60.0
+STOP_SECONDS = 30.0
+GONE_WITHIN_SECONDS = 5.0
+
+
+def ehrhub(*args: str) -> list[str]:
+    """Return the command line that runs `ehrhub` with these arguments from this checkout."""
+    return [sys.executable, "-m", "hub.cli", *args]
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """Return this environment without the caller's EHRHUB_* settings, plus the given ones."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("EHRHUB_")}
+    return env | {f"EHRHUB_{name.upper()}": value for name, value in settings.items()}
+
+
+def is_running(pid: int) -> bool:
+    """Tell whether a process runs; a zombie waiting for its reaper does not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def wait_gone(pid: int) -> bool:
+    """Wait a few seconds for a process to end; tell whether it did."""
+    deadline = time.monotonic() + GONE_WITHIN_SECONDS
+    while is_running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def wait_for_output(hub: subprocess.Popen[bytes], log: Path, pattern: str) -> re.Match[str]:
+    """Wait until the hub's output matches a pattern; fail with its output if it never does."""
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        output = log.read_text(errors="replace")
+        if found := re.search(pattern, output):
+            return found
+        if hub.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"`ehrhub serve` never printed {pattern!r}; its output:\n{output}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def hub_log(tmp_path: Path) -> Path:
+    """Return the file that a hub started by the test writes its output to."""
+    return tmp_path / "hub.log"
+
+
+def start_hub(log: Path, *args: str, **settings: str) -> subprocess.Popen[bytes]:
+    """Start `ehrhub serve` in the background with its output going to a file."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            ehrhub("serve", *args),
+            cwd=REPO,
+            env=clean_env(**settings),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_hub(hub: subprocess.Popen[bytes]) -> int:
+    """Stop the hub with SIGTERM, as a service manager does, and return its exit status."""
+    hub.send_signal(signal.SIGTERM)
+    try:
+        return hub.wait(STOP_SECONDS)
+    finally:
+        if hub.poll() is None:
+            hub.kill()
+            hub.wait()
+
+
+def test_serve_runs_the_embedded_database_and_stops_it_on_sigterm(
+    tmp_path: Path, hub_log: Path
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    hub = start_hub(
+        hub_log, "--port", str(port), "--data-dir", str(tmp_path / "data"), "--load-sample"
+    )
+    try:
+        database_pid = int(wait_for_output(hub, hub_log, r"embedded database pid=(\d+)")[1])
+        loaded = wait_for_output(hub, hub_log, r"sample data: (\d+) resources created")
+        assert int(loaded[1]) > 0
+        assert httpx.get(f"{base}/readyz").status_code == 200
+        assert f"{base}/fhir/metadata" in hub_log.read_text()
+    finally:
+        status = stop_hub(hub)
+
+    assert status == 0, hub_log.read_text()
+    assert wait_gone(database_pid), f"the embedded database (pid {database_pid}) outlived the hub"
+    assert (tmp_path / "data" / "db").is_dir()
+
+
+def test_load_posts_each_file_and_reports_its_status(
+    tmp_path: Path, hub_log: Path, mongodb_uri: str
+) -> None:
+    port = free_port()
+    database = f"test_cli_{uuid.uuid4().hex[:12]}"
+    hub = start_hub(hub_log, "--port", str(port), "--mongodb-uri", mongodb_uri, database=database)
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(sample_bundles(n_patients=1, seed=int(time.time()))[0]))
+    not_a_bundle = tmp_path / "patient.json"
+    not_a_bundle.write_text(json.dumps({"resourceType": "Patient"}))
+    try:
+        wait_for_output(hub, hub_log, r"Application startup complete")
+        loaded = subprocess.run(
+            ehrhub("load", str(bundle), str(not_a_bundle), "--hub", f"http://127.0.0.1:{port}"),
+            cwd=REPO,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=START_SECONDS,
+        )
+    finally:
+        status = stop_hub(hub)
+
+    assert "embedded database" not in hub_log.read_text()
+    assert f"{bundle}: 200 OK" in loaded.stdout
+    assert "201 Created" in loaded.stdout
+    assert f"{not_a_bundle}: not a FHIR Bundle of type transaction or batch" in loaded.stderr
+    assert loaded.returncode == 1
+    assert status == 0
+
+
+def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = subprocess.run(
+            ehrhub("serve", "--port", str(port), "--data-dir", str(tmp_path / "data")),
+            cwd=REPO,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=START_SECONDS,
+        )
+
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert not (tmp_path / "data").exists(), "no database is started for a hub that cannot listen"
+
+
+def test_load_says_when_the_hub_is_unreachable(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(sample_bundles(n_patients=1)[0]))
+
+    result = subprocess.run(
+        ehrhub("load", str(bundle), "--hub", f"http://127.0.0.1:{free_port()}"),
+        cwd=REPO,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=START_SECONDS,
+    )
+
+    assert result.returncode == 1
+    assert "cannot reach the hub" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "settings", "status", "says"),
+    [
+        ((), {}, 2, "required: COMMAND"),
+        (("version",), {}, 0, f"ehrhub {__version__}"),
+        (("serve",), {"port": "eighty"}, 2, "invalid setting port (EHRHUB_PORT)"),
+        (("serve", "--port", "70000"), {}, 2, "port 70000 is not between 1 and 65535"),
+    ],
+)
+def test_exit_status_and_message(
+    args: tuple[str, ...], settings: dict[str, str], status: int, says: str
+) -> None:
+    result = subprocess.run(
+        ehrhub(*args),
+        cwd=REPO,
+        env=clean_env(**settings),
+        capture_output=True,
+        text=True,
+        timeout=START_SECONDS,
+    )
+
+    assert result.returncode == status
+    assert says in result.stdout + result.stderr
