@@ -1,6 +1,8 @@
 """Helpers for tests: fixtures on disk and valid resources to start from."""
 
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +10,7 @@ import orjson
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FHIR_JSON = {"content-type": "application/fhir+json"}
+GONE_WITHIN_SECONDS = 5.0
 
 
 def fixture_json(*parts: str) -> Any:
@@ -49,3 +52,35 @@ def observation(subject: str, **extra: Any) -> dict[str, Any]:
         },
         **extra,
     }
+
+
+def references(node: Any) -> Iterator[str]:
+    """Yield every Reference.reference anywhere in a resource."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                yield value
+            else:
+                yield from references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from references(item)
+
+
+def is_running(pid: int) -> bool:
+    """Tell whether a process runs; a zombie waiting for its reaper does not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def wait_gone(pid: int) -> bool:
+    """Wait a few seconds for a process to end; tell whether it did."""
+    deadline = time.monotonic() + GONE_WITHIN_SECONDS
+    while is_running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import wait_gone
 
 from adapters.simulate.sample import sample_bundles
 from hub import __version__
@@ -21,7 +22,6 @@ from hub.store.embedded import free_port
 REPO = Path(__file__).resolve().parents[1]
 START_SECONDS = 60.0
 STOP_SECONDS = 30.0
-GONE_WITHIN_SECONDS = 5.0
 
 
 def ehrhub(*args: str) -> list[str]:
@@ -33,25 +33,6 @@ def clean_env(**settings: str) -> dict[str, str]:
     """Return this environment without the caller's EHRHUB_* settings, plus the given ones."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("EHRHUB_")}
     return env | {f"EHRHUB_{name.upper()}": value for name, value in settings.items()}
-
-
-def is_running(pid: int) -> bool:
-    """Tell whether a process runs; a zombie waiting for its reaper does not."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def wait_gone(pid: int) -> bool:
-    """Wait a few seconds for a process to end; tell whether it did."""
-    deadline = time.monotonic() + GONE_WITHIN_SECONDS
-    while is_running(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def wait_for_output(hub: subprocess.Popen[bytes], log: Path, pattern: str) -> re.Match[str]:

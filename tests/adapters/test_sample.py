@@ -2,31 +2,18 @@
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
+from support import references
 
 from adapters.simulate import sample
 from adapters.simulate.sample import CCCD_SYSTEM, PROVINCES, sample_bundles
 
 BUNDLES = sample_bundles(n_patients=20, seed=7)
 CCCD_PROVINCES = {p.cccd_code for p in PROVINCES}
-
-
-def references(node: Any) -> Iterator[str]:
-    """Yield every Reference.reference found anywhere in a resource."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
-                yield value
-            else:
-                yield from references(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from references(item)
 
 
 def resources_of(resource_type: str) -> list[dict[str, Any]]:

@@ -4,12 +4,12 @@ https://hl7.org/fhir/R4/http.html#transaction
 """
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from support import FHIR_JSON, FIXTURES, fixture_json, observation, patient, unique
+from support import FHIR_JSON, FIXTURES, fixture_json, observation, patient, references, unique
 
 SYSTEM = "https://moh.gov.vn/fhir/sid/cccd"
 SYNTHEA = sorted(path.name for path in (FIXTURES / "synthea").glob("*.json"))
@@ -55,19 +55,6 @@ def token(value: str) -> str:
 def location_id(entry: dict[str, Any]) -> str:
     """Return the resource id in a transaction-response entry's location."""
     return str(entry["response"]["location"].split("/")[1])
-
-
-def references(node: Any) -> Iterator[str]:
-    """Yield every Reference.reference anywhere in a resource."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
-                yield value
-            else:
-                yield from references(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from references(item)
 
 
 async def send(client: httpx.AsyncClient, body: dict[str, Any], **headers: str) -> httpx.Response:

@@ -5,16 +5,15 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from pymongo import MongoClient
+from support import wait_gone
 
 from hub.store.embedded import HOST, LOG_NAME, MEMORY, EmbeddedDatabaseError, EmbeddedMongo
 
 REPO = Path(__file__).resolve().parents[2]
-GONE_WITHIN_SECONDS = 5.0
 START_SECONDS = 60.0
 
 # Starts the embedded database, says its pid, then dies the way `kill -9` kills.
@@ -26,25 +25,6 @@ server.start()
 print(server.pid, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
-
-
-def is_running(pid: int) -> bool:
-    """Tell whether a process runs; a zombie waiting for its reaper does not."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def wait_gone(pid: int) -> bool:
-    """Wait a few seconds for a process to end; tell whether it did."""
-    deadline = time.monotonic() + GONE_WITHIN_SECONDS
-    while is_running(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def test_data_survives_a_restart(tmp_path: Path) -> None:
