@@ -2,7 +2,7 @@
 
 from functools import cache
 
-from fhir.resources.R4B import get_fhir_model_class
+from hub.fhir.models import get_fhir_model_class
 
 # FHIR R4 (4.0.1) resource types: https://hl7.org/fhir/R4/resourcelist.html
 R4_RESOURCE_TYPES = frozenset(

@@ -14,7 +14,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from hub.fhir import conditional
 from hub.fhir.outcome import BadRequest, BusinessRule, Conflict, HubError, PreconditionFailed
-from hub.fhir.references import check_tree, rewrite_references, unresolved_uuid
+from hub.fhir.references import References, walk
 from hub.fhir.result import Context, Result
 from hub.fhir.validate import storable_type, validate_resource
 from hub.store.resources import Refused, Stored, VersionConflict, Write, key, now
@@ -52,7 +52,7 @@ class Entry:
     if_match: str | None = None
     new_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     target: Target = field(init=False)
-    uuid_refs: bool = False  # whether the resource refers to other entries by urn:uuid
+    references: References = field(default_factory=References)
 
     def where(self, element: str) -> str:
         """Return the path of one of this entry's elements, e.g. Bundle.entry[3].resource.id."""
@@ -108,7 +108,7 @@ def check(entry: Entry, max_depth: int) -> None:
             raise BadRequest(f"{entry.method} needs a resource", expression=entry.path or None)
         where = entry.where("resource") if entry.path else None
         rtype = validate_resource(entry.resource, where)
-        entry.uuid_refs = check_tree(entry.resource, where or target.resource_type, max_depth)
+        entry.references = walk(entry.resource, where or target.resource_type, max_depth)
         if rtype != target.resource_type:
             raise BadRequest(
                 f"The resource is a {rtype} but the URL is for {target.resource_type}",
@@ -185,7 +185,7 @@ async def _plan_post(
         await ctx.store.claim_condition(criteria.key(), session)
     plan.claim(i, entry, key(rtype, entry.new_id))
     plan.resolved[entry.full_url or ""] = key(rtype, entry.new_id)
-    resource = dict(entry.resource or {})
+    resource = entry.resource or {}
     resource["id"] = entry.new_id
     plan.add(i, Write(rtype, entry.new_id, resource, None, "POST"), 201)
 
@@ -231,7 +231,7 @@ async def _plan_put(
             )
     plan.claim(i, entry, key(rtype, rid))
     plan.resolved[entry.full_url or ""] = key(rtype, rid)
-    resource = dict(entry.resource or {})
+    resource = entry.resource or {}
     resource["id"] = rid
     created = previous is None or previous.deleted
     plan.add(i, Write(rtype, rid, resource, previous, "PUT"), 201 if created else 200)
@@ -269,17 +269,14 @@ async def _apply(ctx: Context, entries: list[Entry], session: AsyncClientSession
         if planner is not None:
             await planner(ctx, i, entries[i], plan, session)
     plan.resolved.pop("", None)
-    # Absolute fullUrls (not urn:uuid) may be referred to too; then every resource is walked.
-    walk_all = any(not url.startswith("urn:uuid:") for url in plan.resolved)
     for i, w in plan.written.items():
-        write = plan.writes[w]
-        if write.resource is None or not (entries[i].uuid_refs or walk_all):
+        if plan.writes[w].resource is None:
             continue
-        write.resource = rewrite_references(write.resource, plan.resolved)
-        ref = unresolved_uuid(write.resource)
-        if ref:
+        unresolved = entries[i].references.resolve(plan.resolved)
+        if unresolved:
             raise BadRequest(
-                f"Reference {ref} points at no entry of this bundle",
+                f"Reference {unresolved} points at no entry of this bundle "
+                "(urn:uuid references link the entries of one transaction)",
                 expression=entries[i].where("resource"),
             )
     if plan.writes:
