@@ -51,11 +51,13 @@ async def raw(uri: str, bundles: list[Resources], rounds: int) -> float:
     return sum(map(len, batches)) / seconds
 
 
-async def store_write(uri: str, bundles: list[Resources], rounds: int) -> float:
-    """Return resources/s of the hub's store write: its layout, indexes and transactions."""
+async def store_write(uri: str, bundles: list[Resources], rounds: int, indexes: bool) -> float:
+    """Return resources/s of the hub's store write: its layout, transactions and (or not)
+    its secondary indexes."""
     mongo = Mongo(uri, "bench_layers_hub")
     await mongo.client.drop_database("bench_layers_hub")
-    await mongo.ensure_indexes()
+    if indexes:
+        await mongo.ensure_indexes()
     store = ResourceStore(mongo)
     batches = []
     for _ in range(rounds):
@@ -98,11 +100,13 @@ async def main() -> None:
         with EmbeddedMongo(Path(folder) / "db") as server:
             uri = server.uri or ""
             raw_rate = await raw(uri, bundles, args.rounds)
-            store_rate = await store_write(uri, bundles, args.rounds)
+            bare_rate = await store_write(uri, bundles, args.rounds, indexes=False)
+            store_rate = await store_write(uri, bundles, args.rounds, indexes=True)
     validate_rate = validation(bundles, args.rounds)
     print(f"{'layer':44} {'resources/s':>12} {'vs raw':>7}")
     for name, rate in (
         ("raw insert_many (one call per bundle)", raw_rate),
+        ("store write, no secondary index", bare_rate),
         ("store write: layout + indexes + transaction", store_rate),
         ("base-model validation alone (one core)", validate_rate),
     ):
