@@ -19,6 +19,7 @@ test: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy hub adapters
 
 bench: $(RUN_STAMP)
 	$(BIN)/python loadtests/bench_ingest.py

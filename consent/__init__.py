@@ -1,1 +1,1 @@
-"""The consent policy engine: pure decisions from Consent resources (arrives with the security issue)."""
+"""The consent policy engine: pure decisions from Consent resources (security issue)."""

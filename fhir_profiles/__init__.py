@@ -1,1 +1,1 @@
-"""National profiles, code systems and value sets as FHIR JSON, and their validator (arrives with the profiles issue)."""
+"""National profiles, code systems, value sets and their validator (profiles issue)."""

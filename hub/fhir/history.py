@@ -93,7 +93,9 @@ async def type_history(ctx: Context, resource_type: str, params: dict[str, str])
     )
     page, more = found[:count], len(found) > count
     url = f"{ctx.base}/{resource_type}/_history"
-    kept = {k: params[k] for k in ("_count", "_since", "_cursor") if k in params}
+    kept: dict[str, str | int] = {
+        k: params[k] for k in ("_count", "_since", "_cursor") if k in params
+    }
     self_url = f"{url}?{urlencode(kept)}" if kept else url
     next_url = None
     if more:

@@ -2,6 +2,8 @@
 
 from functools import cache
 
+from fhir_core.fhirabstractmodel import FHIRAbstractModel
+
 from hub.fhir.models import get_fhir_model_class
 
 # FHIR R4 (4.0.1) resource types: https://hl7.org/fhir/R4/resourcelist.html
@@ -44,12 +46,12 @@ REDESIGNED_IN_R4B = frozenset({"Evidence", "EvidenceVariable"})
 
 
 @cache
-def model_class(resource_type: str) -> type | None:
+def model_class(resource_type: str) -> type[FHIRAbstractModel] | None:
     """Return the fhir.resources model that validates an R4 type, or None if it has none."""
     if resource_type not in R4_RESOURCE_TYPES or resource_type in REDESIGNED_IN_R4B:
         return None
     try:
-        return get_fhir_model_class(resource_type)  # type: ignore[no-any-return]
+        return get_fhir_model_class(resource_type)
     except (KeyError, ValueError):
         # R4 types that the R4B models dropped (MedicinalProduct*, Substance*, ...).
         return None

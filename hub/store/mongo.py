@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -18,7 +19,7 @@ CONDITIONS = "conditions"
 # Ascending on purpose: queries walk it backwards for newest-first, and the embedded server
 # (SecantusDB 0.7.0b3) drops a range bound's equal values on a descending compound key.
 _TYPE_TIME = [("resourceType", ASCENDING), ("_hub.ts", ASCENDING), ("_id", ASCENDING)]
-INDEXES = {
+INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     # Type-level _history and _lastUpdated.
     RESOURCES: [
         (_TYPE_TIME, {"name": "type_time"}),

@@ -7,7 +7,7 @@ never leave the store.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import DESCENDING, ReplaceOne
@@ -18,6 +18,12 @@ from hub.store.mongo import Mongo
 from hub.store.scope import Scope
 
 INTERNAL = ("_id", "_hub")
+# Type history reads time windows backwards from now: the first spans a minute, each next one
+# eight times more, down to a time before any version this software can have written.
+_FIRST_WINDOW = timedelta(minutes=1)
+_WINDOW_GROWTH = 8
+_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+_SLACK = timedelta(seconds=5)  # clocks of several hub processes differ a little
 # MongoDB's codes for a write that raced another transaction on the same document.
 _CONFLICT_CODES = {11000, 112, 251}
 
@@ -202,25 +208,39 @@ class ResourceStore:
 
         Versions are ordered by (time, key), so that versions written in the same millisecond
         still have a place; `after` is the (time, key) of the last version already seen.
+        The embedded server sorts in memory whatever a query matches instead of walking the
+        index in order, so versions are read in time windows growing backwards from the
+        newest: a page costs what its windows hold, not what the whole type holds.
         """
         base: dict[str, Any] = {"resourceType": resource_type}
-        queries = []
-        if after is None:
-            queries.append({**base, "_hub.ts": {"$gte": since}} if since else base)
-        else:
+        floor = max(since, _EPOCH) if since else _EPOCH
+        found: list[Stored] = []
+        if after is not None:
             at, last_key = after
-            if since is None or at >= since:
-                queries.append({**base, "_hub.ts": at, "_id": {"$lt": last_key}})
-            older: dict[str, Any] = {"$lt": at}
-            if since is not None:
-                older["$gte"] = since
-            queries.append({**base, "_hub.ts": older})
+            if at >= floor:
+                found += await self._newest(
+                    base | {"_hub.ts": at, "_id": {"$lt": last_key}}, scope, count, session
+                )
+            top = at
+        else:
+            top = now() + _SLACK
+        width = _FIRST_WINDOW
+        while len(found) < count and top > floor:
+            bottom = max(top - width, floor)
+            window = base | {"_hub.ts": {"$gte": bottom, "$lt": top}}
+            found += await self._newest(window, scope, count - len(found), session)
+            top, width = bottom, width * _WINDOW_GROWTH
+        return found[:count]
+
+    async def _newest(
+        self, query: dict[str, Any], scope: Scope, count: int, session: AsyncClientSession | None
+    ) -> list[Stored]:
+        """Return the newest `count` versions matching a query, current and superseded ones."""
         found: list[Stored] = []
         order = [("_hub.ts", DESCENDING), ("_id", DESCENDING)]
         for collection in (self.mongo.resources, self.mongo.history):
-            for query in queries:
-                cursor = collection.find(scope.apply(query), session=session)
-                found += [Stored(doc) async for doc in cursor.sort(order).limit(count)]
+            cursor = collection.find(scope.apply(query), session=session).sort(order).limit(count)
+            found += [Stored(doc) async for doc in cursor]
         found.sort(key=lambda s: (s.timestamp, s.doc["_id"]), reverse=True)
         return found[:count]
 
