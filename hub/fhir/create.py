@@ -2,8 +2,9 @@
 
 from typing import Any
 
+from hub.fhir.entry import Entry
 from hub.fhir.result import Context, Result, with_preference
-from hub.fhir.writes import Entry, commit
+from hub.fhir.writes import commit
 
 
 async def create(

@@ -1,7 +1,8 @@
 """FHIR delete interaction. https://hl7.org/fhir/R4/http.html#delete"""
 
+from hub.fhir.entry import Entry
 from hub.fhir.result import Context, Result
-from hub.fhir.writes import Entry, commit
+from hub.fhir.writes import commit
 
 
 async def delete(ctx: Context, url: str, if_match: str | None) -> Result:

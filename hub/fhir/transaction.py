@@ -8,9 +8,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from hub.fhir import history, read, search
 from hub.fhir.bundle import entry_response, new_bundle
+from hub.fhir.entry import Entry, parse_url
 from hub.fhir.outcome import BadRequest, HubError, NotFound, PayloadTooLarge
 from hub.fhir.result import Context, Result
-from hub.fhir.writes import Entry, Plan, commit, parse_url
+from hub.fhir.writes import Plan, commit
 
 _METHODS = {"GET", "POST", "PUT", "DELETE"}
 

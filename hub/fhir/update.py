@@ -4,8 +4,9 @@ https://hl7.org/fhir/R4/http.html#update
 
 from typing import Any
 
+from hub.fhir.entry import Entry
 from hub.fhir.result import Context, Result, with_preference
-from hub.fhir.writes import Entry, commit
+from hub.fhir.writes import commit
 
 
 async def update(ctx: Context, url: str, resource: Any, if_match: str | None) -> Result:
