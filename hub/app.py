@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
+from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
 
 from hub.fhir.http import error_response, json_response
@@ -16,6 +17,7 @@ from hub.fhir.outcome import (
     Issue,
     MethodNotAllowed,
     NotFound,
+    Unavailable,
     operation_outcome,
 )
 from hub.fhir.router import router as fhir_router
@@ -44,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError(
                 "No database: set EHRHUB_MONGODB_URI or start the hub with `ehrhub serve`"
             )
-        mongo = Mongo(settings.mongodb_uri, settings.database)
+        mongo = Mongo(settings.mongodb_uri, settings.database, settings.database_timeout_seconds)
         await mongo.ensure_indexes()
         app.state.mongo = mongo
         app.state.store = ResourceStore(mongo)
@@ -111,6 +113,13 @@ def _add_error_handlers(app: FastAPI) -> None:
             return error_response(NotFound(f"Nothing is served at {request.url.path}"))
         outcome = operation_outcome([Issue("processing", str(error.detail))])
         return json_response(outcome, error.status_code)
+
+    @app.exception_handler(ConnectionFailure)
+    async def database_unavailable(request: Request, error: ConnectionFailure) -> Response:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
+        return error_response(
+            Unavailable("The database is not reachable right now; try again shortly")
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:

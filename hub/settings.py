@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     # Without a URI the hub starts its embedded MongoDB-wire server under data_dir.
     mongodb_uri: str | None = None
     database: str = "ehrhub"
+    # How long a request waits for an unreachable database before answering 503.
+    database_timeout_seconds: float = 10.0
     data_dir: Path = Path(".ehrhub")
     # Seconds to wait for the embedded database to answer before giving up.
     embedded_start_timeout: float = 30.0

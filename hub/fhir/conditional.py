@@ -49,7 +49,8 @@ def identifier_key(resource_type: str, token: str) -> str:
 def parse_criteria(resource_type: str, query: str, where: str) -> Criteria:
     """Parse a query string into criteria, refusing what this hub cannot match on yet."""
     criteria = Criteria(resource_type)
-    pairs = parse_qsl(query.lstrip("?"), keep_blank_values=True)
+    # Some clients send ifNoneExist as "Patient?identifier=...": the query part is what counts.
+    pairs = parse_qsl(query.split("?", 1)[-1], keep_blank_values=True)
     for name, value in pairs:
         if name not in SUPPORTED:
             raise BadRequest(

@@ -134,6 +134,16 @@ class UnsupportedMediaType(HubError):
     code = "not-supported"
 
 
+class Unavailable(HubError):
+    """503: the hub cannot serve right now (its database is unreachable); retry later."""
+
+    status = 503
+    code = "transient"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "5"})
+
+
 class NotAcceptable(HubError):
     """406: the client asks for a format the hub does not produce."""
 

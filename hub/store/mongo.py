@@ -33,8 +33,10 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
 class Mongo:
     """A connected database and its collections."""
 
-    def __init__(self, uri: str, database: str) -> None:
-        self.client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True)
+    def __init__(self, uri: str, database: str, timeout_seconds: float = 10.0) -> None:
+        self.client: AsyncMongoClient = AsyncMongoClient(
+            uri, tz_aware=True, serverSelectionTimeoutMS=int(timeout_seconds * 1000)
+        )
         self.db: AsyncDatabase = self.client[database]
         self.resources = self.db[RESOURCES]
         self.history = self.db[HISTORY]

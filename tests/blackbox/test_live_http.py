@@ -1,0 +1,109 @@
+"""Black-box checks of the hub served by uvicorn over real HTTP, as hospitals reach it.
+
+The in-process tests skip uvicorn's HTTP parsing; these send what real clients send over a
+socket: multi-megabyte bundles, trailing slashes, chunked uploads, and a database that goes away.
+"""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from live import start_hub, stop_hub, wait_for_output
+from support import FHIR_JSON, FIXTURES
+
+from hub.store.embedded import EmbeddedMongo, free_port
+
+BODY_LIMIT = 5 * 1024 * 1024  # above the largest Synthea bundle (3.7 MB)
+
+
+@pytest.fixture(scope="module")
+def base(mongodb_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Run `ehrhub serve` on the session's database, with a 5 MB body limit."""
+    log = tmp_path_factory.mktemp("live") / "hub.log"
+    port = free_port()
+    hub = start_hub(
+        log,
+        "--port",
+        str(port),
+        "--mongodb-uri",
+        mongodb_uri,
+        database=f"test_live_{uuid.uuid4().hex[:12]}",
+        max_body_bytes=str(BODY_LIMIT),
+    )
+    try:
+        wait_for_output(hub, log, r"Application startup complete")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_hub(hub)
+
+
+def test_the_largest_synthea_bundle_goes_in_whole_over_http(base: str) -> None:
+    """3.7 MB and 1,111 entries through uvicorn: every entry created."""
+    body = (
+        FIXTURES / "synthea" / "Fletcher_Hyatt_fe0562b5-f517-4951-8366-32fdab088930.json"
+    ).read_bytes()
+    response = httpx.post(f"{base}/fhir/", content=body, headers=FHIR_JSON, timeout=120)
+    assert response.status_code == 200, response.text[:500]
+    statuses = {e["response"]["status"] for e in response.json()["entry"]}
+    assert statuses == {"201 Created"}
+    assert len(response.json()["entry"]) == 1111
+
+
+def test_trailing_slashes_are_served(base: str) -> None:
+    """Clients that append a slash to the base or a path get the same answers."""
+    assert httpx.get(f"{base}/fhir/metadata/").json()["fhirVersion"] == "4.0.1"
+    created = httpx.post(f"{base}/fhir/Basic/", json=_basic(), headers=FHIR_JSON)
+    assert created.status_code == 201, created.text
+    read = httpx.get(f"{base}/fhir/Basic/{created.json()['id']}/")
+    assert read.status_code == 200
+    assert read.json()["id"] == created.json()["id"]
+
+
+def test_a_body_over_the_limit_is_refused_with_413(base: str) -> None:
+    """A declared length over the limit is refused before the hub reads it."""
+    junk = b"{" + b" " * BODY_LIMIT + b"}"
+    response = httpx.post(f"{base}/fhir", content=junk, headers=FHIR_JSON, timeout=60)
+    assert response.status_code == 413
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_chunked_body_over_the_limit_is_refused_with_413(base: str) -> None:
+    """Without Content-Length the hub counts as it reads, and stops at the limit."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b"{"
+        for _ in range(BODY_LIMIT // 65536 + 2):
+            yield b" " * 65536
+        yield b"}"
+
+    response = httpx.post(f"{base}/fhir", content=chunks(), headers=FHIR_JSON, timeout=60)
+    assert response.status_code == 413
+    assert "limit" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_a_lost_database_gives_503_not_500(tmp_path: Path) -> None:
+    """When the database goes away, readiness fails and requests get a retryable 503."""
+    log = tmp_path / "hub.log"
+    database = EmbeddedMongo(tmp_path / "db")
+    uri = database.start()
+    port = free_port()
+    hub = start_hub(log, "--port", str(port), "--mongodb-uri", uri, database_timeout_seconds="1")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_output(hub, log, r"Application startup complete")
+        assert httpx.get(f"{base}/readyz").status_code == 200
+        database.stop()
+        assert httpx.get(f"{base}/readyz", timeout=30).status_code == 503
+        response = httpx.get(f"{base}/fhir/Patient/any", timeout=30)
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"]
+        assert response.json()["issue"][0]["code"] == "transient"
+    finally:
+        stop_hub(hub)
+        database.stop()
+
+
+def _basic() -> dict[str, object]:
+    return {"resourceType": "Basic", "code": {"text": "black-box check"}}

@@ -1,0 +1,61 @@
+"""Run `ehrhub` as its own process, as an operator would, for tests that watch it from outside."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+START_SECONDS = 60.0
+STOP_SECONDS = 30.0
+
+
+def ehrhub(*args: str) -> list[str]:
+    """Return the command line that runs `ehrhub` with these arguments from this checkout."""
+    return [sys.executable, "-m", "hub.cli", *args]
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """Return this environment without the caller's EHRHUB_* settings, plus the given ones."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("EHRHUB_")}
+    return env | {f"EHRHUB_{name.upper()}": value for name, value in settings.items()}
+
+
+def wait_for_output(hub: subprocess.Popen[bytes], log: Path, pattern: str) -> re.Match[str]:
+    """Wait until the hub's output matches a pattern; fail with its output if it never does."""
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        output = log.read_text(errors="replace")
+        if found := re.search(pattern, output):
+            return found
+        if hub.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"`ehrhub serve` never printed {pattern!r}; its output:\n{output}")
+        time.sleep(0.2)
+
+
+def start_hub(log: Path, *args: str, **settings: str) -> subprocess.Popen[bytes]:
+    """Start `ehrhub serve` in the background with its output going to a file."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            ehrhub("serve", *args),
+            cwd=REPO,
+            env=clean_env(**settings),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_hub(hub: subprocess.Popen[bytes]) -> int:
+    """Stop the hub with SIGTERM, as a service manager does, and return its exit status."""
+    hub.send_signal(signal.SIGTERM)
+    try:
+        return hub.wait(STOP_SECONDS)
+    finally:
+        if hub.poll() is None:
+            hub.kill()
+            hub.wait()
