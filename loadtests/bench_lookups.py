@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ MIN_CALLS = 3
 FLAT = 2.0
 
 Lookup = Callable[[], Awaitable[int]]
+Stamp = Callable[[int], datetime]
 
 
 @dataclass
@@ -92,22 +93,37 @@ def batch(first: int, size: int) -> list[Write]:
     return writes
 
 
-async def fill(mongo: Mongo, store: ResourceStore, targets: Targets, size: int) -> None:
+def stamps(arrival_rate: float | None) -> Stamp:
+    """Return the write time of a batch, given how many resources were written before it.
+
+    By default the time of writing, as in the hub. With an arrival rate (resources/s) the
+    batches are stamped back in time from the start instead, as if that much history had
+    arrived at that pace before it; the newest resources stay the same while the database grows.
+    """
+    if arrival_rate is None:
+        return lambda _: now()
+    start = now()
+    return lambda written: start - timedelta(milliseconds=round(written / arrival_rate * 1000))
+
+
+async def fill(
+    mongo: Mongo, store: ResourceStore, targets: Targets, size: int, stamp: Stamp
+) -> None:
     """Write batches through the store until the database holds `size` resources."""
     started = time.perf_counter()
     first = len(targets.resources)
     while len(targets.resources) < size:
-        writes = batch(len(targets.resources), min(BATCH, size - len(targets.resources)))
+        written = len(targets.resources)
+        writes = batch(written, min(BATCH, size - written))
         async with mongo.transaction() as session:
-            stored = await store.write(writes, session, now())
+            stored = await store.write(writes, session, stamp(written))
         for s in stored:
             targets.resources.append((s.resource_type, s.id))
             if s.resource_type == "Patient":
                 targets.identifiers.append(s.doc["_hub"]["ident"][0])
             else:
                 targets.observations.append((s.timestamp, s.doc["_id"]))
-        written = len(targets.resources) - first
-        rate = written / (time.perf_counter() - started)
+        rate = (len(targets.resources) - first) / (time.perf_counter() - started)
         progress(f"filled {len(targets.resources):,}/{size:,} ({rate:,.0f} resources/s)")
 
 
@@ -145,8 +161,8 @@ def lookups(
     }
 
 
-async def median_ms(name: str, lookup: Lookup, repeat: int, budget: float) -> tuple[float, int]:
-    """Return a lookup's median latency in ms and the number of timed calls.
+async def timings(name: str, lookup: Lookup, repeat: int, budget: float) -> list[float]:
+    """Return a lookup's latencies in ms.
 
     Calls stop at `repeat`, or once `budget` seconds are spent and MIN_CALLS are timed, so that
     a lookup that scans still finishes at large sizes.
@@ -159,7 +175,7 @@ async def median_ms(name: str, lookup: Lookup, repeat: int, budget: float) -> tu
         started = time.perf_counter()
         await lookup()
         times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), len(times)
+    return times
 
 
 def table(sizes: list[int], medians: dict[str, list[float]], calls: dict[str, list[int]]) -> str:
@@ -179,28 +195,33 @@ def table(sizes: list[int], medians: dict[str, list[float]], calls: dict[str, li
     return "\n".join(lines)
 
 
-async def measure(uri: str, sizes: list[int], repeat: int, budget: float, seed: int) -> str:
+async def measure(uri: str, args: argparse.Namespace) -> str:
     """Grow one database through each size, time every lookup at each, and return the table."""
     mongo = Mongo(uri, DATABASE)
     await mongo.client.drop_database(DATABASE)
     await mongo.ensure_indexes()
     store = ResourceStore(mongo)
     targets = Targets()
-    named = lookups(mongo, store, targets, random.Random(seed))
+    stamp = stamps(args.arrival_rate)
+    named = lookups(mongo, store, targets, random.Random(args.seed))
     medians: dict[str, list[float]] = {name: [] for name in named}
     calls: dict[str, list[int]] = {name: [] for name in named}
     try:
-        for size in sizes:
-            await fill(mongo, store, targets, size)
+        for size in args.sizes:
+            await fill(mongo, store, targets, size, stamp)
             for name, lookup in named.items():
-                ms, n = await median_ms(name, lookup, repeat, budget)
-                medians[name].append(ms)
-                calls[name].append(n)
-                progress(f"{size:,}: {name} {ms:.2f} ms (median of {n})")
+                times = await timings(name, lookup, args.repeat, args.budget)
+                medians[name].append(statistics.median(times))
+                calls[name].append(len(times))
+                slowest = max(times) if len(times) < 20 else statistics.quantiles(times, n=20)[-1]
+                progress(
+                    f"{size:,}: {name}: median {medians[name][-1]:.2f} ms, "
+                    f"p95 {slowest:.2f} ms, max {max(times):.2f} ms, {len(times)} calls"
+                )
     finally:
         await mongo.client.drop_database(DATABASE)
         await mongo.close()
-    return table(sizes, medians, calls)
+    return table(args.sizes, medians, calls)
 
 
 def main() -> None:
@@ -209,7 +230,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--repeat", type=int, default=200, help="timed calls per lookup")
     parser.add_argument(
-        "--budget", type=float, default=15.0, help="seconds per lookup and size; at least 3 calls are timed"
+        "--budget", type=float, default=15.0, help="seconds per lookup and size (3 calls at least)"
+    )
+    parser.add_argument(
+        "--arrival-rate",
+        type=float,
+        help="stamp batches back in time as if resources arrived at this rate (per second)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--mongodb-uri", help="use this server instead of an embedded one")
@@ -217,7 +243,7 @@ def main() -> None:
     if len(args.sizes) < 2 or args.sizes != sorted(set(args.sizes)):
         parser.error("--sizes needs two or more increasing sizes, e.g. --sizes 10000 100000")
     with database(args.mongodb_uri) as uri:
-        print(asyncio.run(measure(uri, args.sizes, args.repeat, args.budget, args.seed)))
+        print(asyncio.run(measure(uri, args)))
 
 
 if __name__ == "__main__":

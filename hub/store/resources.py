@@ -18,10 +18,11 @@ from hub.store.mongo import Mongo
 from hub.store.scope import Scope
 
 INTERNAL = ("_id", "_hub")
-# Type history reads time windows backwards from now: the first spans a minute, each next one
-# eight times more, down to a time before any version this software can have written.
-_FIRST_WINDOW = timedelta(minutes=1)
-_WINDOW_GROWTH = 8
+# Type history reads time windows backwards from now: the first spans a second, each next one
+# four times more, down to a time before any version this software can have written. Small
+# first windows keep a page cheap right after a bulk import, when one second holds thousands.
+_FIRST_WINDOW = timedelta(seconds=1)
+_WINDOW_GROWTH = 4
 _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 _SLACK = timedelta(seconds=5)  # clocks of several hub processes differ a little
 # MongoDB's codes for a write that raced another transaction on the same document.
