@@ -58,6 +58,7 @@ async def instance_history(
     """Return the versions of one resource, newest first, a page at a time."""
     storable_type(resource_type)
     count = page_size(ctx, params)
+    since = parse_instant(params["_since"], "_since") if "_since" in params else None
     below = params.get("_below")
     found = await ctx.store.instance_history(
         resource_type,
@@ -69,17 +70,19 @@ async def instance_history(
     )
     if not found and below is None:
         raise NotFound(f"{resource_type}/{resource_id} is not known")
+    if since is not None:
+        found = [s for s in found if s.timestamp >= since]
     page, more = found[:count], len(found) > count
     url = f"{ctx.base}/{resource_type}/{resource_id}/_history"
-    next_url = f"{url}?{urlencode({'_count': count, '_below': page[-1].version})}" if more else None
-    current = params.get("_below")
-    self_url = f"{url}?{urlencode({'_count': count, **({'_below': current} if current else {})})}"
-    return Result(
-        200,
-        new_bundle(
-            "history", [history_entry(ctx, s) for s in page], link=links(self_url, next_url)
-        ),
-    )
+    kept: dict[str, str | int] = {
+        k: params[k] for k in ("_count", "_since", "_below") if k in params
+    }
+    self_url = f"{url}?{urlencode(kept)}" if kept else url
+    next_url = None
+    if more:
+        next_url = f"{url}?{urlencode({**kept, '_count': count, '_below': page[-1].version})}"
+    entries = [history_entry(ctx, s) for s in page]
+    return Result(200, new_bundle("history", entries, link=links(self_url, next_url)))
 
 
 async def type_history(ctx: Context, resource_type: str, params: dict[str, str]) -> Result:

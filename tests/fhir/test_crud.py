@@ -503,3 +503,15 @@ async def test_internal_fields_never_leak(client: httpx.AsyncClient) -> None:
     for response in responses:
         assert response.status_code in (200, 201), response.text
         assert_no_internal_fields(response)
+
+
+async def test_instance_history_since(client: httpx.AsyncClient) -> None:
+    """Instance history with _since lists only the versions written at or after that instant."""
+    first = (await create(client, basic(unique("inst-since-")))).json()
+    await asyncio.sleep(0.02)
+    second = (await client.put(f"/fhir/Basic/{first['id']}", json=first)).json()
+    since = second["meta"]["lastUpdated"]
+    response = await client.get(f"/fhir/Basic/{first['id']}/_history", params={"_since": since})
+    assert response.status_code == 200, response.text
+    versions = [e["resource"]["meta"]["versionId"] for e in response.json()["entry"]]
+    assert versions == ["2"]
