@@ -24,7 +24,7 @@ _XML_FORMATS = {"xml", "application/xml", "application/fhir+xml", "text/xml"}
 def check_format(request: Request) -> None:
     """Refuse `_format` or `Accept` values asking for anything but FHIR JSON."""
     fmt = request.query_params.get("_format")
-    if fmt is not None and fmt not in _FORMATS:
+    if fmt is not None and fmt.split(";")[0].strip() not in _FORMATS:
         raise NotAcceptable(f"_format={fmt} is not supported: this hub speaks FHIR JSON only")
     accept = request.headers.get("accept", "")
     if accept and all(a.split(";")[0].strip() in _XML_FORMATS for a in accept.split(",")):
