@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "No database: set EHRHUB_MONGODB_URI or start the hub with `ehrhub serve`"
             )
         mongo = Mongo(settings.mongodb_uri, settings.database, settings.database_timeout_seconds)
+        await mongo.require_transactions()
         await mongo.ensure_indexes()
         app.state.mongo = mongo
         app.state.store = ResourceStore(mongo)

@@ -30,6 +30,10 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
 }
 
 
+class UnsuitableDatabase(RuntimeError):
+    """The server cannot do what the hub needs of it."""
+
+
 class Mongo:
     """A connected database and its collections."""
 
@@ -47,6 +51,17 @@ class Mongo:
         for collection, indexes in INDEXES.items():
             for keys, options in indexes:
                 await self.db[collection].create_index(keys, **options)
+
+    async def require_transactions(self) -> None:
+        """Refuse a server that cannot run multi-document transactions: a standalone mongod."""
+        hello = await self.client.admin.command("hello")
+        if hello.get("setName") or hello.get("msg") == "isdbgrid":
+            return
+        raise UnsuitableDatabase(
+            "The MongoDB server is a standalone server, and FHIR transactions need multi-document "
+            "transactions, which only a replica set or a sharded cluster runs. A single-node "
+            "replica set will do: start mongod with --replSet rs0 and run rs.initiate() once."
+        )
 
     async def ping(self) -> None:
         """Raise unless the database answers."""
