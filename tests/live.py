@@ -20,6 +20,18 @@ def ehrhub(*args: str) -> list[str]:
     return [sys.executable, "-m", "hub.cli", *args]
 
 
+def run_ehrhub(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """Run `ehrhub` to completion with only the given EHRHUB_* settings; capture its output."""
+    return subprocess.run(
+        ehrhub(*args),
+        cwd=REPO,
+        env=clean_env(**settings),
+        capture_output=True,
+        text=True,
+        timeout=START_SECONDS,
+    )
+
+
 def clean_env(**settings: str) -> dict[str, str]:
     """Return this environment without the caller's EHRHUB_* settings, plus the given ones."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("EHRHUB_")}

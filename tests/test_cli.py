@@ -2,14 +2,13 @@
 
 import json
 import socket
-import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-from live import REPO, START_SECONDS, clean_env, ehrhub, start_hub, stop_hub, wait_for_output
+from live import run_ehrhub, start_hub, stop_hub, wait_for_output
 from support import wait_gone
 
 from adapters.simulate.sample import sample_bundles
@@ -57,13 +56,8 @@ def test_load_posts_each_file_and_reports_its_status(
     not_a_bundle.write_text(json.dumps({"resourceType": "Patient"}))
     try:
         wait_for_output(hub, hub_log, r"Application startup complete")
-        loaded = subprocess.run(
-            ehrhub("load", str(bundle), str(not_a_bundle), "--hub", f"http://127.0.0.1:{port}"),
-            cwd=REPO,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=START_SECONDS,
+        loaded = run_ehrhub(
+            "load", str(bundle), str(not_a_bundle), "--hub", f"http://127.0.0.1:{port}"
         )
     finally:
         status = stop_hub(hub)
@@ -82,14 +76,7 @@ def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
 
-        result = subprocess.run(
-            ehrhub("serve", "--port", str(port), "--data-dir", str(tmp_path / "data")),
-            cwd=REPO,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=START_SECONDS,
-        )
+        result = run_ehrhub("serve", "--port", str(port), "--data-dir", str(tmp_path / "data"))
 
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
@@ -100,14 +87,7 @@ def test_load_says_when_the_hub_is_unreachable(tmp_path: Path) -> None:
     bundle = tmp_path / "bundle.json"
     bundle.write_text(json.dumps(sample_bundles(n_patients=1)[0]))
 
-    result = subprocess.run(
-        ehrhub("load", str(bundle), "--hub", f"http://127.0.0.1:{free_port()}"),
-        cwd=REPO,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=START_SECONDS,
-    )
+    result = run_ehrhub("load", str(bundle), "--hub", f"http://127.0.0.1:{free_port()}")
 
     assert result.returncode == 1
     assert "cannot reach the hub" in result.stderr
@@ -125,14 +105,7 @@ def test_load_says_when_the_hub_is_unreachable(tmp_path: Path) -> None:
 def test_exit_status_and_message(
     args: tuple[str, ...], settings: dict[str, str], status: int, says: str
 ) -> None:
-    result = subprocess.run(
-        ehrhub(*args),
-        cwd=REPO,
-        env=clean_env(**settings),
-        capture_output=True,
-        text=True,
-        timeout=START_SECONDS,
-    )
+    result = run_ehrhub(*args, **settings)
 
     assert result.returncode == status
     assert says in result.stdout + result.stderr
