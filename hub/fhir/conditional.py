@@ -7,11 +7,9 @@ Until the search issue generalises them, criteria are `_id` and `identifier` (to
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from hub.fhir.outcome import BadRequest, PreconditionFailed
 from hub.fhir.result import Context
-from hub.store.resources import Stored, identifier_keys
+from hub.store.resources import Stored, identifier_keys, key
 
 SUPPORTED = ("_id", "identifier")
 
@@ -70,36 +68,29 @@ def parse_criteria(resource_type: str, query: str, where: str) -> Criteria:
     return criteria
 
 
-async def find(
-    ctx: Context, criteria: Criteria, session: AsyncClientSession | None = None, limit: int = 0
-) -> list[Stored]:
+async def find(ctx: Context, criteria: Criteria, limit: int = 0) -> list[Stored]:
     """Return the current resources meeting the criteria, driven by the most selective index."""
-    session = session if session is not None else ctx.session
     if criteria.ids:
-        keys = [f"{criteria.resource_type}/{i}" for i in criteria.ids[0]]
-        found = list((await ctx.store.currents(keys, ctx.scope, session)).values())
+        keys = [key(criteria.resource_type, i) for i in criteria.ids[0]]
+        found = list((await ctx.store.currents(keys, ctx.scope, ctx.session)).values())
         found = [s for s in found if not s.deleted]
     else:
         found = await ctx.store.match_identifiers(
-            criteria.resource_type, criteria.identifiers[0], ctx.scope, session
+            criteria.resource_type, criteria.identifiers[0], ctx.scope, ctx.session
         )
     matched = [s for s in found if criteria.matches(s)]
     return matched[:limit] if limit else matched
 
 
 async def find_one(
-    ctx: Context,
-    criteria: Criteria,
-    where: str,
-    session: AsyncClientSession | None = None,
-    exclude: set[str] | None = None,
+    ctx: Context, criteria: Criteria, where: str, exclude: frozenset[str] | set[str] = frozenset()
 ) -> Stored | None:
     """Return the one match, None for no match, or raise 412 when several match.
 
     `exclude` holds keys of resources that the same transaction deletes first.
     """
-    found = await find(ctx, criteria, session, limit=2 + len(exclude or ()))
-    found = [s for s in found if f"{s.resource_type}/{s.id}" not in (exclude or ())]
+    found = await find(ctx, criteria, limit=2 + len(exclude))
+    found = [s for s in found if key(s.resource_type, s.id) not in exclude]
     if len(found) > 1:
         raise PreconditionFailed(
             "The conditional criteria match more than one resource", expression=where

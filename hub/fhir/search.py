@@ -26,7 +26,7 @@ async def search_type(ctx: Context, resource_type: str, params: list[tuple[str, 
         )
     count = page_size(ctx, dict(params))
     criteria = conditional.parse_criteria(resource_type, urlencode(criteria_params), "search")
-    found = await conditional.find(ctx, criteria, ctx.session, limit=count + 1)
+    found = await conditional.find(ctx, criteria, limit=count + 1)
     self_url = f"{ctx.base}/{resource_type}?{urlencode(params)}"
     entries = [
         {"fullUrl": full_url(ctx, s), "resource": s.resource, "search": {"mode": "match"}}

@@ -1,10 +1,7 @@
 """FHIR transaction and batch interactions. https://hl7.org/fhir/R4/http.html#transaction"""
 
-from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
-
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 from hub.fhir import history, read, search
 from hub.fhir.bundle import entry_response, new_bundle
@@ -86,8 +83,7 @@ async def get(ctx: Context, entry: Entry) -> Result:
 async def transaction(ctx: Context, entries: list[Entry], with_bodies: bool) -> dict[str, Any]:
     """Process all entries in one database transaction: all succeed, or nothing is written."""
 
-    async def gets(session: AsyncClientSession, plan: Plan) -> None:
-        inside = replace(ctx, session=session)
+    async def gets(inside: Context, plan: Plan) -> None:
         for i, entry in enumerate(entries):
             if entry.method == "GET":
                 try:

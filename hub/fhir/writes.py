@@ -5,7 +5,7 @@ and transaction. https://hl7.org/fhir/R4/http.html#trules
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -32,14 +32,17 @@ class Plan:
     written: dict[int, int] = field(default_factory=dict)  # entry index -> index in writes
     deleted: set[str] = field(default_factory=set)  # keys deleted by earlier entries
 
-    def claim(self, entry_index: int, entry: Entry, resource_key: str) -> None:
-        """Refuse a second entry touching the same resource in one commit."""
+    def target(self, entry_index: int, entry: Entry, resource_key: str) -> None:
+        """Record the resource an entry acts on, so that references to its fullUrl point
+        there; refuse a second entry touching the same resource in one commit."""
         other = self.keys.setdefault(resource_key, entry_index)
         if other != entry_index:
             raise BadRequest(
                 f"{resource_key} is touched by more than one entry of the same transaction",
                 expression=entry.path or None,
             )
+        if entry.full_url:
+            self.resolved[entry.full_url] = resource_key
 
     def add(self, entry_index: int, write: Write, status: int) -> None:
         """Schedule a write whose stored result answers the entry."""
@@ -48,91 +51,81 @@ class Plan:
         self.results[entry_index] = Result(status, location=status == 201)
 
 
-async def _plan_post(
-    ctx: Context, i: int, entry: Entry, plan: Plan, session: AsyncClientSession
-) -> None:
+def _check_if_match(entry: Entry, previous: Stored | None) -> None:
+    """Refuse the entry (412) unless its If-Match names the current version."""
+    if entry.if_match is None:
+        return
+    wanted = parse_etag(entry.if_match, entry.where("request.ifMatch"))
+    if previous is None or previous.version != wanted:
+        have = f"version {previous.version}" if previous else "no such resource"
+        raise PreconditionFailed(
+            f"If-Match asks for version {wanted} of {entry.target.resource_type}, "
+            f"but the server has {have}",
+            expression=entry.where("request.ifMatch"),
+        )
+
+
+async def _plan_post(ctx: Context, i: int, entry: Entry, plan: Plan) -> None:
     rtype = entry.target.resource_type
     if entry.if_none_exist:
         where = entry.where("request.ifNoneExist")
         criteria = conditional.parse_criteria(rtype, entry.if_none_exist, where)
-        existing = await conditional.find_one(ctx, criteria, where, session, plan.deleted)
+        existing = await conditional.find_one(ctx, criteria, where, plan.deleted)
         if existing is not None:
-            plan.claim(i, entry, key(rtype, existing.id))
-            plan.resolved[entry.full_url or ""] = key(rtype, existing.id)
+            plan.target(i, entry, key(rtype, existing.id))
             plan.results[i] = Result(200, existing.resource, existing, location=True)
             return
-        await ctx.store.claim_condition(criteria.key(), session)
-    plan.claim(i, entry, key(rtype, entry.new_id))
-    plan.resolved[entry.full_url or ""] = key(rtype, entry.new_id)
+        await ctx.store.claim_condition(criteria.key(), _session(ctx))
+    plan.target(i, entry, key(rtype, entry.new_id))
     resource = entry.resource or {}
     resource["id"] = entry.new_id
     plan.add(i, Write(rtype, entry.new_id, resource, None, "POST"), 201)
 
 
-async def _target_of(
-    ctx: Context, entry: Entry, plan: Plan, session: AsyncClientSession
-) -> tuple[str | None, Stored | None]:
+async def _target_of(ctx: Context, entry: Entry, plan: Plan) -> tuple[str | None, Stored | None]:
     """Return the id an entry writes to and that resource's current version, if any."""
     target = entry.target
     if target.id:
         return target.id, await ctx.store.current(
-            target.resource_type, target.id, ctx.scope, session
+            target.resource_type, target.id, ctx.scope, ctx.session
         )
     where = entry.where("request.url")
     criteria = conditional.parse_criteria(target.resource_type, target.query or "", where)
-    found = await conditional.find_one(ctx, criteria, where, session, plan.deleted)
+    found = await conditional.find_one(ctx, criteria, where, plan.deleted)
     if found is None and entry.method == "PUT":
-        await ctx.store.claim_condition(criteria.key(), session)
+        await ctx.store.claim_condition(criteria.key(), _session(ctx))
     return (found.id, found) if found else (None, None)
 
 
-async def _plan_put(
-    ctx: Context, i: int, entry: Entry, plan: Plan, session: AsyncClientSession
-) -> None:
+async def _plan_put(ctx: Context, i: int, entry: Entry, plan: Plan) -> None:
     rtype = entry.target.resource_type
-    rid, previous = await _target_of(ctx, entry, plan, session)
+    rid, previous = await _target_of(ctx, entry, plan)
     body_id = (entry.resource or {}).get("id")
     if rid is None:  # conditional update without a match creates
         rid = body_id or entry.new_id
-        previous = await ctx.store.current(rtype, rid, ctx.scope, session)
+        previous = await ctx.store.current(rtype, rid, ctx.scope, ctx.session)
     elif body_id and body_id != rid:
         raise BadRequest(
             f"The resource's id ({body_id}) differs from the matched resource ({rid})",
             expression=entry.where("resource.id"),
         )
-    if entry.if_match is not None:
-        wanted = parse_etag(entry.if_match, entry.where("request.ifMatch"))
-        if previous is None or previous.version != wanted:
-            have = f"version {previous.version}" if previous else "no such resource"
-            raise PreconditionFailed(
-                f"If-Match asks for version {wanted} of {rtype}/{rid}, but the server has {have}",
-                expression=entry.where("request.ifMatch"),
-            )
-    plan.claim(i, entry, key(rtype, rid))
-    plan.resolved[entry.full_url or ""] = key(rtype, rid)
+    _check_if_match(entry, previous)
+    plan.target(i, entry, key(rtype, rid))
     resource = entry.resource or {}
     resource["id"] = rid
     created = previous is None or previous.deleted
     plan.add(i, Write(rtype, rid, resource, previous, "PUT"), 201 if created else 200)
 
 
-async def _plan_delete(
-    ctx: Context, i: int, entry: Entry, plan: Plan, session: AsyncClientSession
-) -> None:
+async def _plan_delete(ctx: Context, i: int, entry: Entry, plan: Plan) -> None:
     rtype = entry.target.resource_type
-    rid, previous = await _target_of(ctx, entry, plan, session)
+    rid, previous = await _target_of(ctx, entry, plan)
     if rid is not None:
-        plan.claim(i, entry, key(rtype, rid))
+        plan.target(i, entry, key(rtype, rid))
     if rid is None or previous is None or previous.deleted:
         plan.results[i] = Result(204)
         return
-    if entry.if_match is not None:
-        wanted = parse_etag(entry.if_match, entry.where("request.ifMatch"))
-        if previous.version != wanted:
-            raise PreconditionFailed(
-                f"If-Match asks for version {wanted} but the server has version {previous.version}",
-                expression=entry.where("request.ifMatch"),
-            )
+    _check_if_match(entry, previous)
     plan.deleted.add(key(rtype, rid))
     plan.add(i, Write(rtype, rid, None, previous, "DELETE"), 204)
 
@@ -140,14 +133,18 @@ async def _plan_delete(
 _PLANNERS = {"POST": _plan_post, "PUT": _plan_put, "DELETE": _plan_delete}
 
 
-async def _apply(ctx: Context, entries: list[Entry], session: AsyncClientSession) -> Plan:
+def _session(ctx: Context) -> AsyncClientSession:
+    assert ctx.session is not None, "writes run inside a transaction"
+    return ctx.session
+
+
+async def _apply(ctx: Context, entries: list[Entry]) -> Plan:
     plan = Plan()
     order = sorted(range(len(entries)), key=lambda i: _ORDER.get(entries[i].method, 9))
     for i in order:
         planner = _PLANNERS.get(entries[i].method)
         if planner is not None:
-            await planner(ctx, i, entries[i], plan, session)
-    plan.resolved.pop("", None)
+            await planner(ctx, i, entries[i], plan)
     for i, w in plan.written.items():
         if plan.writes[w].resource is None:
             continue
@@ -159,7 +156,7 @@ async def _apply(ctx: Context, entries: list[Entry], session: AsyncClientSession
                 expression=entries[i].where("resource"),
             )
     if plan.writes:
-        stored = await ctx.store.write(plan.writes, session, now())
+        stored = await ctx.store.write(plan.writes, _session(ctx), now())
         for i, w in plan.written.items():
             plan.results[i].stored = stored[w]
     return plan
@@ -168,12 +165,12 @@ async def _apply(ctx: Context, entries: list[Entry], session: AsyncClientSession
 async def commit(
     ctx: Context,
     entries: list[Entry],
-    after: Callable[[AsyncClientSession, Plan], Awaitable[None]] | None = None,
+    after: Callable[[Context, Plan], Awaitable[None]] | None = None,
 ) -> list[Result]:
     """Apply entries in one transaction, all or nothing; retry when a concurrent write won.
 
-    `after(session, plan)` runs inside the same transaction once the writes are done (the GET
-    entries of a transaction).
+    `after(ctx, plan)` runs inside the same transaction once the writes are done (the GET
+    entries of a transaction); its `ctx.session` is the transaction's.
     """
     for entry in entries:
         try:
@@ -183,9 +180,10 @@ async def commit(
     for attempt in range(ctx.settings.write_retries):
         try:
             async with ctx.store.mongo.transaction() as session:
-                plan = await _apply(ctx, entries, session)
+                inside = replace(ctx, session=session)
+                plan = await _apply(inside, entries)
                 if after is not None:
-                    await after(session, plan)
+                    await after(inside, plan)
             return [plan.results[i] for i in range(len(entries))]
         except VersionConflict:
             if any(e.if_match for e in entries):

@@ -6,6 +6,8 @@ one document write; updating or deleting one costs two. Internal fields live und
 never leave the store.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,9 +100,8 @@ def identifier_keys(resource_type: str, resource: dict[str, Any]) -> list[str]:
     """Return the index keys of a resource's identifiers: by system and value, and by value."""
     keys = []
     identifiers = resource.get("identifier")
-    if isinstance(
-        identifiers, dict
-    ):  # single-valued on a few types (e.g. Bundle, QuestionnaireResponse)
+    # Single-valued on a few types (Bundle, QuestionnaireResponse, ...).
+    if isinstance(identifiers, dict):
         identifiers = [identifiers]
     for ident in identifiers or ():
         value = ident.get("value") if isinstance(ident, dict) else None
@@ -120,6 +121,25 @@ def now() -> datetime:
 def instant(t: datetime) -> str:
     """Format a time as a FHIR instant."""
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@contextmanager
+def _conflicts() -> Iterator[None]:
+    """Turn the database's ways of saying "another writer won" into VersionConflict, and its
+    refusal of a document into Refused."""
+    try:
+        yield
+    except DuplicateKeyError as error:
+        raise VersionConflict() from error
+    except BulkWriteError as error:
+        details = (error.details or {}).get("writeErrors") or [{}]
+        if details[0].get("code") in _CONFLICT_CODES:
+            raise VersionConflict() from error
+        raise Refused(str(details[0].get("errmsg", error))) from error
+    except OperationFailure as error:
+        if error.code in _CONFLICT_CODES or error.has_error_label("TransientTransactionError"):
+            raise VersionConflict() from error
+        raise
 
 
 class ResourceStore:
@@ -251,11 +271,10 @@ class ResourceStore:
         any_of: list[str],
         scope: Scope,
         session: AsyncClientSession | None = None,
-        limit: int = 0,
     ) -> list[Stored]:
         """Return current, undeleted resources having any of these identifier keys."""
         query = {"_hub.ident": {"$in": any_of} if len(any_of) > 1 else any_of[0]}
-        cursor = self.mongo.resources.find(scope.apply(query), session=session, limit=limit)
+        cursor = self.mongo.resources.find(scope.apply(query), session=session)
         return [
             Stored(doc)
             async for doc in cursor
@@ -264,16 +283,10 @@ class ResourceStore:
 
     async def claim_condition(self, criteria_key: str, session: AsyncClientSession) -> None:
         """Touch the record of a conditional create, so that racing transactions conflict."""
-        try:
+        with _conflicts():
             await self.mongo.conditions.update_one(
                 {"_id": criteria_key}, {"$inc": {"n": 1}}, upsert=True, session=session
             )
-        except DuplicateKeyError as error:
-            raise VersionConflict() from error
-        except OperationFailure as error:
-            if error.code in _CONFLICT_CODES or error.has_error_label("TransientTransactionError"):
-                raise VersionConflict() from error
-            raise
 
     async def write(
         self, writes: list[Write], session: AsyncClientSession, when: datetime | None = None
@@ -298,7 +311,7 @@ class ResourceStore:
             old["_id"] = f"{old['_id']}/_history/{w.previous.version}"
             moves.append(old)
             replaces.append(ReplaceOne({"_id": doc["_id"], "_hub.v": w.previous.version}, doc))
-        try:
+        with _conflicts():
             if inserts:
                 await self.mongo.resources.insert_many(inserts, ordered=True, session=session)
             if moves:
@@ -308,17 +321,6 @@ class ResourceStore:
                 )
                 if result.matched_count != len(replaces):
                     raise VersionConflict()
-        except DuplicateKeyError as error:
-            raise VersionConflict() from error
-        except BulkWriteError as error:
-            details = (error.details or {}).get("writeErrors") or [{}]
-            if details[0].get("code") in _CONFLICT_CODES:
-                raise VersionConflict() from error
-            raise Refused(str(details[0].get("errmsg", error))) from error
-        except OperationFailure as error:
-            if error.code in _CONFLICT_CODES or error.has_error_label("TransientTransactionError"):
-                raise VersionConflict() from error
-            raise
         return stored
 
     @staticmethod
