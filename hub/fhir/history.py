@@ -6,34 +6,12 @@ from urllib.parse import urlencode
 
 from hub.fhir.bundle import full_url, links, new_bundle, status_line
 from hub.fhir.outcome import BadRequest, NotFound
+from hub.fhir.params import page_size, parse_instant
 from hub.fhir.result import Context, Result, etag
 from hub.fhir.validate import storable_type
 from hub.store.resources import Stored, instant
 
 _STATUS = {"POST": 201, "PUT": 200, "DELETE": 204}
-
-
-def page_size(ctx: Context, params: dict[str, str]) -> int:
-    """Return the page size asked for with _count, within the configured bounds."""
-    raw = params.get("_count")
-    if raw is None:
-        return int(ctx.settings.default_page_size)
-    if not raw.isdigit():
-        raise BadRequest(f"_count must be a whole number, not '{raw}'", expression="_count")
-    return max(1, min(int(raw), int(ctx.settings.max_page_size)))
-
-
-def parse_instant(value: str, name: str) -> datetime:
-    """Parse an instant parameter such as _since."""
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(
-            f"{name} must be an instant like 2026-01-31T08:00:00Z", expression=name
-        ) from None
-    if parsed.tzinfo is None:
-        raise BadRequest(f"{name} needs a timezone, e.g. Z or +07:00", expression=name)
-    return parsed
 
 
 def history_entry(ctx: Context, stored: Stored) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from urllib.parse import urlencode
 
 from hub.fhir import conditional
 from hub.fhir.bundle import full_url, links, new_bundle
-from hub.fhir.history import page_size
 from hub.fhir.outcome import BadRequest
+from hub.fhir.params import page_size
 from hub.fhir.result import Context, Result
 from hub.fhir.validate import storable_type
 
