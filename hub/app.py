@@ -23,6 +23,7 @@ from hub.fhir.outcome import (
 from hub.fhir.router import router as fhir_router
 from hub.metrics import Metrics
 from hub.middleware import MetricsMiddleware, TrailingSlashMiddleware
+from hub.search.extract import keys as search_keys
 from hub.settings import Settings
 from hub.store.mongo import Mongo
 from hub.store.resources import ResourceStore, instant, now
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await mongo.require_transactions()
         await mongo.ensure_indexes()
         app.state.mongo = mongo
-        app.state.store = ResourceStore(mongo)
+        app.state.store = ResourceStore(mongo, search_keys)
         try:
             yield
         finally:

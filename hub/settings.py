@@ -30,3 +30,6 @@ class Settings(BaseSettings):
     # Deeper JSON is refused: resources nest far less, and MongoDB refuses more than 100 levels.
     max_json_depth: int = 64
     public_base_url: str | None = None
+    # Patient records carrying the same identifier of this system are one person: Vietnam's
+    # 12-digit citizen ID, as the community VN Core guide names it.
+    national_id_system: str = "http://fhir.hl7.org.vn/core/sid/cccd"

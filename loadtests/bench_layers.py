@@ -25,6 +25,7 @@ if str(REPO) not in sys.path:
 from hub.fhir.validate import validate_resource  # noqa: E402
 from hub.store.embedded import EmbeddedMongo  # noqa: E402
 from hub.store.mongo import Mongo  # noqa: E402
+from hub.search.extract import keys as search_keys  # noqa: E402
 from hub.store.resources import ResourceStore, Write, now  # noqa: E402
 
 Resources = list[dict[str, Any]]
@@ -58,7 +59,7 @@ async def store_write(uri: str, bundles: list[Resources], rounds: int, indexes: 
     await mongo.client.drop_database("bench_layers_hub")
     if indexes:
         await mongo.ensure_indexes()
-    store = ResourceStore(mongo)
+    store = ResourceStore(mongo, search_keys)
     batches = []
     for _ in range(rounds):
         for bundle in bundles:

@@ -28,11 +28,12 @@ if str(REPO) not in sys.path:
 from bench_ingest import database, progress  # noqa: E402
 
 from hub.store.mongo import Mongo  # noqa: E402
+from hub.search.extract import keys as search_keys  # noqa: E402
 from hub.store.resources import ResourceStore, Write, now  # noqa: E402
 from hub.store.scope import UNRESTRICTED  # noqa: E402
 
 DATABASE = "bench_lookups"
-CCCD = "https://moh.gov.vn/fhir/sid/cccd"
+CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
 BATCH = 1_000
 PATIENT_EVERY = 10
 PAGE = 50
@@ -200,7 +201,7 @@ async def measure(uri: str, args: argparse.Namespace) -> str:
     mongo = Mongo(uri, DATABASE)
     await mongo.client.drop_database(DATABASE)
     await mongo.ensure_indexes()
-    store = ResourceStore(mongo)
+    store = ResourceStore(mongo, search_keys)
     targets = Targets()
     stamp = stamps(args.arrival_rate)
     named = lookups(mongo, store, targets, random.Random(args.seed))

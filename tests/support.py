@@ -28,7 +28,7 @@ def patient(identifier: str | None = None, **extra: Any) -> dict[str, Any]:
     return {
         "resourceType": "Patient",
         "identifier": [
-            {"system": "https://moh.gov.vn/fhir/sid/cccd", "value": identifier or unique()}
+            {"system": "http://fhir.hl7.org.vn/core/sid/cccd", "value": identifier or unique()}
         ],
         "name": [{"family": "Nguyễn", "given": ["Văn", "An"]}],
         "gender": "male",

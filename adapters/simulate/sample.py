@@ -12,7 +12,7 @@ from typing import Any
 Resource = dict[str, Any]
 
 FACILITY_SYSTEM = "https://moh.gov.vn/fhir/sid/facility"
-CCCD_SYSTEM = "https://moh.gov.vn/fhir/sid/cccd"
+CCCD_SYSTEM = "http://fhir.hl7.org.vn/core/sid/cccd"
 BHYT_SYSTEM = "https://moh.gov.vn/fhir/sid/bhyt"
 ENCOUNTER_SYSTEM = "https://moh.gov.vn/fhir/sid/encounter"
 CONDITION_SYSTEM = "https://moh.gov.vn/fhir/sid/condition"

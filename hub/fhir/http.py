@@ -1,6 +1,7 @@
 """FHIR over HTTP: request bodies, formats, preferences and responses."""
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import Request
@@ -56,6 +57,17 @@ async def read_json(request: Request, limit: int) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise BadRequest(f"The body is not valid JSON: {error}") from None
+
+
+async def form_params(request: Request) -> list[tuple[str, str]]:
+    """Read the search parameters of a `POST _search` form body."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType(
+            f"POST _search takes application/x-www-form-urlencoded, not {content_type or '(none)'}"
+        )
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return parse_qsl(body, keep_blank_values=True)
 
 
 def prefer(request: Request, name: str) -> str | None:

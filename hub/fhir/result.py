@@ -21,6 +21,8 @@ class Context:
     scope: Scope
     base: str  # absolute URL of the FHIR base, e.g. http://host/fhir
     prefer_return: str = "representation"
+    # Prefer: handling=strict refuses unknown search parameters; lenient ignores them.
+    strict: bool = False
     # Set inside a transaction, so that its reads see its own writes.
     session: AsyncClientSession | None = None
 

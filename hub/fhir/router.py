@@ -5,12 +5,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from hub.fhir import create, delete, history, read, search, transaction, update
+from hub.fhir import create, delete, everything, history, read, search, transaction, update
 from hub.fhir.capabilities import capability_statement
-from hub.fhir.http import base_url, check_format, json_response, prefer, read_json, result_response
-from hub.fhir.outcome import MethodNotAllowed
+from hub.fhir.http import (
+    base_url,
+    check_format,
+    form_params,
+    json_response,
+    prefer,
+    read_json,
+    result_response,
+)
+from hub.fhir.outcome import MethodNotAllowed, NotFound
 from hub.fhir.result import Context
 from hub.fhir.validate import storable_type
+from hub.identity.person import same_person
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
 
@@ -28,6 +37,7 @@ def context(request: Request) -> Context:
         scope=state.scope_of(request),
         base=base_url(request, state.settings.public_base_url),
         prefer_return=wanted if wanted in _RETURN else "representation",
+        strict=prefer(request, "handling") == "strict",
     )
 
 
@@ -59,6 +69,27 @@ async def bundle(request: Request, ctx: Ctx) -> Response:
     return result_response(ctx, await transaction.process_bundle(ctx, body, explicit))
 
 
+@router.get("")
+async def search_system(request: Request, ctx: Ctx) -> Response:
+    """Search across resource types (`_type`)."""
+    params = list(request.query_params.multi_items())
+    return result_response(ctx, await search.search_system(ctx, params))
+
+
+@router.post("/{resource_type}/_search")
+async def search_post(resource_type: str, request: Request, ctx: Ctx) -> Response:
+    """Search with the parameters in a form body (and the query string)."""
+    params = list(request.query_params.multi_items()) + await form_params(request)
+    return result_response(ctx, await search.search_type(ctx, resource_type, params))
+
+
+@router.get("/Patient/{patient_id}/$everything")
+async def patient_everything(patient_id: str, request: Request, ctx: Ctx) -> Response:
+    """Return everything about a patient, across the facilities holding the person's records."""
+    params = list(request.query_params.multi_items())
+    return result_response(ctx, await everything.everything(ctx, patient_id, params))
+
+
 @router.get("/{resource_type}/_history")
 async def type_history(resource_type: str, request: Request, ctx: Ctx) -> Response:
     """Return the history of all resources of a type."""
@@ -76,6 +107,23 @@ async def instance_history(
     return result_response(
         ctx, await history.instance_history(ctx, resource_type, resource_id, params)
     )
+
+
+@router.get("/{resource_type}/{resource_id}/{compartment_type}")
+async def search_compartment(
+    resource_type: str, resource_id: str, compartment_type: str, request: Request, ctx: Ctx
+) -> Response:
+    """Search one patient's compartment: `Patient/{id}/{type}?...`."""
+    if resource_type != "Patient":
+        raise NotFound(f"Compartment search is offered on Patient, not {resource_type}")
+    patient = await ctx.store.current("Patient", resource_id, ctx.scope)
+    if patient is None or patient.deleted:
+        raise NotFound(f"Patient/{resource_id} is not known")
+    patients = await same_person(ctx, patient)
+    params = list(request.query_params.multi_items())
+    path = f"Patient/{resource_id}/{compartment_type}"
+    result = await search.search_type(ctx, compartment_type, params, patients, path)
+    return result_response(ctx, result)
 
 
 @router.get("/{resource_type}/{resource_id}/_history/{version}")

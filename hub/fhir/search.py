@@ -1,37 +1,193 @@
-"""FHIR search interaction, for now on `_id` and `identifier` only.
+"""FHIR search interaction, at type, compartment and system level.
 https://hl7.org/fhir/R4/search.html
 """
 
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
-from hub.fhir import conditional
-from hub.fhir.bundle import full_url, links, new_bundle
-from hub.fhir.outcome import BadRequest
+from hub.fhir.bundle import full_url, new_bundle
+from hub.fhir.outcome import BadRequest, Issue, operation_outcome
 from hub.fhir.params import page_size
 from hub.fhir.result import Context, Result
 from hub.fhir.validate import storable_type
+from hub.search import engine, page, plan
+from hub.search.include import included, parse_includes
+from hub.search.query import Query, Unknown, parse
+from hub.search.registry import registry
+from hub.search.shape import SUMMARIES, shape
+from hub.store.resources import Stored
 
-# Parameters about the result rather than the match.
-_CONTROL = {"_count", "_format", "_pretty"}
+# Page cursors: the hub's own parameters, written into next and previous links.
+_CURSORS = ("_after", "_before")
+_TOTALS = ("none", "estimate", "accurate")
 
 
-async def search_type(ctx: Context, resource_type: str, params: list[tuple[str, str]]) -> Result:
-    """Return the resources of a type matching `_id` and `identifier` criteria."""
-    storable_type(resource_type)
-    criteria_params = [(k, v) for k, v in params if k not in _CONTROL]
-    if not criteria_params:
-        raise BadRequest(
-            "Search needs _id or identifier criteria here; "
-            f"use {resource_type}/_history to list all resources of a type",
-        )
-    count = page_size(ctx, dict(params))
-    criteria = conditional.parse_criteria(resource_type, urlencode(criteria_params), "search")
-    found = await conditional.find(ctx, criteria, limit=count + 1)
-    self_url = f"{ctx.base}/{resource_type}?{urlencode(params)}"
-    entries = [
-        {"fullUrl": full_url(ctx, s), "resource": s.resource, "search": {"mode": "match"}}
-        for s in found[:count]
+@dataclass
+class Request:
+    """The result-control parameters of a search, read once."""
+
+    params: list[tuple[str, str]]
+    count: int
+    sort: list[page.SortKey]
+    total: str = "accurate"
+    summary: str = "false"
+    elements: list[str] = field(default_factory=list)
+    after: list[Any] | None = None
+    before: list[Any] | None = None
+
+
+def _last(params: list[tuple[str, str]], name: str) -> str | None:
+    found = [v for k, v in params if k == name]
+    return found[-1] if found else None
+
+
+def read_request(ctx: Context, resource_type: str | None, params: list[tuple[str, str]]) -> Request:
+    """Read `_count`, `_sort`, `_total`, `_summary`, `_elements` and the page cursor."""
+    request = Request(
+        params, page_size(ctx, dict(params)), page.parse_sort(resource_type, _last(params, "_sort"))
+    )
+    total = _last(params, "_total")
+    if total is not None:
+        if total not in _TOTALS:
+            choices = ", ".join(_TOTALS)
+            raise BadRequest(f"_total takes {choices}, not '{total}'", expression="_total")
+        request.total = total
+    summary = _last(params, "_summary")
+    if summary is not None:
+        if summary not in SUMMARIES:
+            raise BadRequest(
+                f"_summary takes {', '.join(SUMMARIES)}, not '{summary}'", expression="_summary"
+            )
+        request.summary = summary
+    elements = _last(params, "_elements")
+    if elements:
+        request.elements = [e.strip() for e in elements.split(",") if e.strip()]
+    for name in _CURSORS:
+        raw = _last(params, name)
+        if raw is not None:
+            setattr(request, name[1:], page.read_cursor(raw, name))
+    return request
+
+
+def _warnings(ctx: Context, queries: list[Query]) -> list[Issue]:
+    """Refuse unknown parameters under `handling=strict`; report them otherwise."""
+    unknown: dict[str, Unknown] = {u.name: u for q in queries for u in q.unknown}
+    if unknown and ctx.strict:
+        first = next(iter(unknown.values()))
+        raise BadRequest(f"{first} (Prefer: handling=strict)", expression=first.name)
+    return [
+        Issue("not-supported", f"{u}; the parameter was ignored", "warning", [u.name])
+        for u in unknown.values()
     ]
-    # Paging arrives with the search issue; until then a total is given only when it is known.
-    extra = {"total": len(entries)} if len(found) <= count else {}
-    return Result(200, new_bundle("searchset", entries, **extra, link=links(self_url, None)))
+
+
+async def search_type(
+    ctx: Context,
+    resource_type: str,
+    params: list[tuple[str, str]],
+    compartment: list[str] | None = None,
+    path: str | None = None,
+) -> Result:
+    """Return a page of the resources of one type that match the search parameters.
+
+    `compartment` limits the search to these patients' compartments (`Patient/{id}/{type}`).
+    """
+    storable_type(resource_type)
+    in_patient_compartment = resource_type in registry().compartment or resource_type == "Patient"
+    if compartment is not None and not in_patient_compartment:
+        raise BadRequest(f"{resource_type} is not in the Patient compartment")
+    query = parse(resource_type, params)
+    request = read_request(ctx, resource_type, params)
+    warnings = _warnings(ctx, [query])
+    extra = [plan.compartment(compartment)] if compartment is not None else []
+    found = await engine.find(ctx, query, extra)
+    if compartment is not None:
+        found = [s for s in found if in_compartment(s, compartment)]
+    return await respond(ctx, request, found, path or resource_type, warnings)
+
+
+async def search_system(ctx: Context, params: list[tuple[str, str]]) -> Result:
+    """Return a page of resources of the types in `_type` (or all searchable types)."""
+    raw_types = _last(params, "_type")
+    types = [t.strip() for t in raw_types.split(",") if t.strip()] if raw_types else []
+    for t in types:
+        storable_type(t)
+    types = types or sorted(registry().by_type)
+    queries = [parse(t, params) for t in types]
+    # A parameter is known at system level only if every searched type knows it.
+    names_known_somewhere = {c.name for q in queries for c in q.clauses}
+    for q in queries:
+        q.unknown = [u for u in q.unknown if u.name not in names_known_somewhere] + [
+            Unknown(n, f"Search parameter '{n}' is not defined on {q.resource_type}")
+            for n in sorted(names_known_somewhere - {c.name for c in q.clauses})
+        ]
+    request = read_request(ctx, types[0] if len(types) == 1 else None, params)
+    warnings = _warnings(ctx, queries)
+    found: list[Stored] = []
+    for q in queries:
+        if q.unknown:
+            continue  # lenient: a type lacking a parameter cannot match it
+        found += await engine.find(ctx, q)
+    return await respond(ctx, request, found, "", warnings)
+
+
+def in_compartment(stored: Stored, patients: list[str]) -> bool:
+    """Tell whether a resource is in any of these patients' compartments."""
+    keys = set(stored.doc["_hub"].get("sv") or ())
+    return any(f"@Patient/{p}" in keys for p in patients)
+
+
+async def respond(
+    ctx: Context, request: Request, found: list[Stored], path: str, warnings: list[Issue]
+) -> Result:
+    """Order, page, include and shape the matches into a searchset Bundle."""
+    extra: dict[str, Any] = {}
+    if request.total != "none":
+        extra["total"] = len(found)
+    self_url = page_url(ctx, path, request.params)
+    if request.summary == "count":
+        return Result(200, new_bundle("searchset", [], **extra, link=[_link("self", self_url)]))
+    rows = page.order(found, request.sort)
+    shown, has_previous, has_next = page.window(
+        rows, request.sort, request.count, request.after, request.before
+    )
+    matches = [stored for _, stored in shown]
+    includes = await included(ctx, matches, parse_includes(request.params))
+    entries = [_entry(ctx, s, "match", request) for s in matches]
+    entries += [_entry(ctx, s, "include", request) for s in includes]
+    if warnings:
+        entries.append({"resource": operation_outcome(warnings), "search": {"mode": "outcome"}})
+    links = [_link("self", self_url)]
+    if has_previous and shown:
+        links.append(_link("previous", page_url(ctx, path, request.params, "_before", shown[0][0])))
+    if has_next and shown:
+        links.append(_link("next", page_url(ctx, path, request.params, "_after", shown[-1][0])))
+    return Result(200, new_bundle("searchset", entries, **extra, link=links))
+
+
+def _entry(ctx: Context, stored: Stored, mode: str, request: Request) -> dict[str, Any]:
+    return {
+        "fullUrl": full_url(ctx, stored),
+        "resource": shape(stored.resource, request.summary, request.elements),
+        "search": {"mode": mode},
+    }
+
+
+def _link(relation: str, url: str) -> dict[str, str]:
+    return {"relation": relation, "url": url}
+
+
+def page_url(
+    ctx: Context,
+    path: str,
+    params: list[tuple[str, str]],
+    cursor_name: str | None = None,
+    row: list[Any] | None = None,
+) -> str:
+    """Return the URL of a search page: the query without cursors, plus the given cursor."""
+    kept = [(k, v) for k, v in params if k not in _CURSORS]
+    if cursor_name and row is not None:
+        kept.append((cursor_name, page.cursor(row)))
+    base = f"{ctx.base}/{path}" if path else ctx.base
+    return f"{base}?{urlencode(kept)}" if kept else base

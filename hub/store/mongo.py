@@ -23,8 +23,9 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     # Type-level _history and _lastUpdated.
     RESOURCES: [
         (_TYPE_TIME, {"name": "type_time"}),
-        # Conditional create/update/search by identifier.
-        ([("_hub.ident", ASCENDING)], {"name": "ident", "sparse": True}),
+        # Every search value, prefixed by type and parameter: one index serves every search,
+        # since on the embedded server each index costs about as much ingest as the document.
+        ([("_hub.sv", ASCENDING)], {"name": "search", "sparse": True}),
     ],
     HISTORY: [(_TYPE_TIME, {"name": "type_time"})],
 }
@@ -47,8 +48,12 @@ class Mongo:
         self.conditions = self.db[CONDITIONS]
 
     async def ensure_indexes(self) -> None:
-        """Create the hub's indexes; creating an existing index again is a no-op."""
+        """Create the hub's indexes and drop those it no longer uses, which would slow writes."""
         for collection, indexes in INDEXES.items():
+            wanted = {options["name"] for _, options in indexes} | {"_id_"}
+            async for index in await self.db[collection].list_indexes():
+                if index["name"] not in wanted:
+                    await self.db[collection].drop_index(index["name"])
             for keys, options in indexes:
                 await self.db[collection].create_index(keys, **options)
 

@@ -6,7 +6,7 @@ one document write; updating or deleting one costs two. Internal fields live und
 never leave the store.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -96,22 +96,6 @@ def key(resource_type: str, resource_id: str) -> str:
     return f"{resource_type}/{resource_id}"
 
 
-def identifier_keys(resource_type: str, resource: dict[str, Any]) -> list[str]:
-    """Return the index keys of a resource's identifiers: by system and value, and by value."""
-    keys = []
-    identifiers = resource.get("identifier")
-    # Single-valued on a few types (Bundle, QuestionnaireResponse, ...).
-    if isinstance(identifiers, dict):
-        identifiers = [identifiers]
-    for ident in identifiers or ():
-        value = ident.get("value") if isinstance(ident, dict) else None
-        if not isinstance(value, str):
-            continue
-        keys.append(f"{resource_type}|{ident.get('system') or ''}|{value}")
-        keys.append(f"{resource_type}#{value}")
-    return keys
-
-
 def now() -> datetime:
     """Return the current time at the millisecond precision MongoDB keeps."""
     t = datetime.now(UTC)
@@ -145,8 +129,10 @@ def _conflicts() -> Iterator[None]:
 class ResourceStore:
     """Reads and writes resources; the only code that touches their collections."""
 
-    def __init__(self, mongo: Mongo) -> None:
+    def __init__(self, mongo: Mongo, index_keys: Callable[[dict[str, Any]], list[str]]) -> None:
         self.mongo = mongo
+        # The search values of a resource, written with it into `_hub.sv`.
+        self.index_keys = index_keys
 
     async def current(
         self,
@@ -265,21 +251,16 @@ class ResourceStore:
         found.sort(key=lambda s: (s.timestamp, s.doc["_id"]), reverse=True)
         return found[:count]
 
-    async def match_identifiers(
+    async def find(
         self,
-        resource_type: str,
-        any_of: list[str],
+        query: dict[str, Any],
         scope: Scope,
         session: AsyncClientSession | None = None,
+        projection: dict[str, Any] | None = None,
     ) -> list[Stored]:
-        """Return current, undeleted resources having any of these identifier keys."""
-        query = {"_hub.ident": {"$in": any_of} if len(any_of) > 1 else any_of[0]}
-        cursor = self.mongo.resources.find(scope.apply(query), session=session)
-        return [
-            Stored(doc)
-            async for doc in cursor
-            if doc["resourceType"] == resource_type and not doc["_hub"].get("del")
-        ]
+        """Return the current, undeleted resources a query finds."""
+        cursor = self.mongo.resources.find(scope.apply(query), projection, session=session)
+        return [Stored(doc) async for doc in cursor if not doc.get("_hub", {}).get("del")]
 
     async def claim_condition(self, criteria_key: str, session: AsyncClientSession) -> None:
         """Touch the record of a conditional create, so that racing transactions conflict."""
@@ -323,8 +304,7 @@ class ResourceStore:
                     raise VersionConflict()
         return stored
 
-    @staticmethod
-    def _document(w: Write, when: datetime, stamp: str) -> dict[str, Any]:
+    def _document(self, w: Write, when: datetime, stamp: str) -> dict[str, Any]:
         """Build the stored document of a new version, with server meta and internal fields."""
         version = w.previous.version + 1 if w.previous else 1
         resource = w.resource or {"resourceType": w.resource_type, "id": w.id}
@@ -340,9 +320,7 @@ class ResourceStore:
         if w.resource is None:
             internal["del"] = True
         else:
-            ident = identifier_keys(w.resource_type, resource)
-            if ident:
-                internal["ident"] = ident
+            internal["sv"] = self.index_keys(doc)
         doc["_id"] = key(w.resource_type, w.id)
         doc["_hub"] = internal
         return doc

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from support import FHIR_JSON, patient, unique
 
-SYSTEM = "https://moh.gov.vn/fhir/sid/cccd"
+SYSTEM = "http://fhir.hl7.org.vn/core/sid/cccd"
 
 
 async def create(client: httpx.AsyncClient, resource: dict[str, Any]) -> dict[str, Any]:

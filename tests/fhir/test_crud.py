@@ -13,7 +13,7 @@ import httpx
 import pytest
 from support import FHIR_JSON, patient, unique
 
-SYSTEM = "https://moh.gov.vn/fhir/sid/cccd"
+SYSTEM = "http://fhir.hl7.org.vn/core/sid/cccd"
 
 
 def basic(tag: str) -> dict[str, Any]:

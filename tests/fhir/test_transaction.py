@@ -11,7 +11,7 @@ import httpx
 import pytest
 from support import FHIR_JSON, FIXTURES, fixture_json, observation, patient, references, unique
 
-SYSTEM = "https://moh.gov.vn/fhir/sid/cccd"
+SYSTEM = "http://fhir.hl7.org.vn/core/sid/cccd"
 SYNTHEA = sorted(path.name for path in (FIXTURES / "synthea").glob("*.json"))
 
 
@@ -443,7 +443,7 @@ async def test_non_bundle_to_base_is_refused(client: httpx.AsyncClient) -> None:
             "Bundle.entry[0].resource",
         ),
         (post(patient(), url="Observation"), "Bundle.entry[0].resource.resourceType"),
-        (post(patient(), ifNoneExist="name=x"), "Bundle.entry[0].request.ifNoneExist"),
+        (post(patient(), ifNoneExist="nickname=x"), "Bundle.entry[0].request.ifNoneExist"),
         (post(patient(), ifNoneExist=5), "Bundle.entry[0].request.ifNoneExist"),
         (
             {

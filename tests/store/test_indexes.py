@@ -7,7 +7,6 @@ so these check the driving predicate of each lookup; loadtests/bench_lookups.py 
 from typing import Any
 
 from hub.store.mongo import INDEXES, RESOURCES, Mongo
-from hub.store.resources import identifier_keys
 
 
 async def index_names(mongo: Mongo, collection: str) -> set[str]:
@@ -39,22 +38,20 @@ async def test_indexes_are_created_once_whatever_the_number_of_starts(app: Any) 
         assert {options["name"] for _, options in indexes} <= after[name]
 
 
+async def test_an_index_the_hub_no_longer_uses_is_dropped(app: Any) -> None:
+    """An index left by an older version would slow every write; starting drops it."""
+    mongo: Mongo = app.state.mongo
+    await mongo.resources.create_index([("_hub.ident", 1)], name="ident", sparse=True)
+    assert "ident" in await index_names(mongo, RESOURCES)
+    await mongo.ensure_indexes()
+    assert "ident" not in await index_names(mongo, RESOURCES)
+
+
 async def test_read_by_id_uses_the_primary_key(app: Any) -> None:
     """A read looks the current version up by its `_id`, never by scanning."""
     mongo: Mongo = app.state.mongo
     explained = await mongo.resources.find({"_id": "Patient/any"}).explain()
     assert winning_index(explained) == "_id_"
-
-
-async def test_identifier_lookups_use_the_identifier_index(app: Any) -> None:
-    """Conditional create and update find their match through the identifier index."""
-    mongo: Mongo = app.state.mongo
-    [key, _] = identifier_keys(
-        "Patient", {"identifier": [{"system": "https://moh.gov.vn/fhir/sid/cccd", "value": "1"}]}
-    )
-    for query in ({"_hub.ident": key}, {"_hub.ident": {"$in": [key, "Patient#2"]}}):
-        explained = await mongo.db[RESOURCES].find(query).explain()
-        assert winning_index(explained) == "ident", explained["queryPlanner"]
 
 
 async def test_type_history_is_driven_by_the_type_and_time_index(app: Any) -> None:

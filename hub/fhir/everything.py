@@ -1,0 +1,119 @@
+"""Patient $everything: a person's whole record, across every facility holding part of it.
+https://hl7.org/fhir/R4/patient-operation-everything.html
+
+The records of every Patient that is the same person (hub/identity) are returned, each page
+with the resources outside the compartment that its entries reference (practitioners,
+organizations, medications). Pages are cut by key, so writes between pages move nothing.
+"""
+
+from typing import Any
+
+from hub.fhir.bundle import full_url, new_bundle
+from hub.fhir.outcome import BadRequest, NotFound
+from hub.fhir.params import page_size, parse_instant
+from hub.fhir.references import walk
+from hub.fhir.result import Context, Result
+from hub.fhir.search import page_url, read_request
+from hub.fhir.validate import storable_type
+from hub.identity.person import same_person
+from hub.search.extract import COMPARTMENT, DATE_HIGH, DATE_LOW
+from hub.search.registry import registry
+from hub.search.values import BadValue, DateRange, date_range
+from hub.store.resources import Stored
+
+_PARAMS = {"start", "end", "_since", "_type", "_count", "_after", "_before", "_format"}
+# What the first pass reads of each resource: enough to filter, order and page.
+_SKELETON = {"resourceType": 1, "_hub": 1}
+
+
+def _care_dates(doc: dict[str, Any]) -> DateRange | None:
+    """Return the span of a resource's clinical date from its index keys, if it has one."""
+    resource_type = doc["resourceType"]
+    if "date" not in registry().params(resource_type):
+        return None
+    lows, highs = f"{resource_type}.date{DATE_LOW}", f"{resource_type}.date{DATE_HIGH}"
+    keys = doc["_hub"].get("sv") or ()
+    low = [k[len(lows) :] for k in keys if k.startswith(lows)]
+    high = [k[len(highs) :] for k in keys if k.startswith(highs)]
+    return DateRange(min(low), max(high)) if low and high else None
+
+
+def _care_window(params: dict[str, str]) -> DateRange | None:
+    start, end = params.get("start"), params.get("end")
+    if not start and not end:
+        return None
+    try:
+        return DateRange(
+            date_range(start).low if start else "0" * 17, date_range(end).high if end else "9" * 17
+        )
+    except BadValue as error:
+        raise BadRequest(f"start/end: {error}", expression="start" if start else "end") from None
+
+
+async def everything(ctx: Context, patient_id: str, params: list[tuple[str, str]]) -> Result:
+    """Return a page of everything in the person's compartments."""
+    unknown = [k for k, _ in params if k not in _PARAMS]
+    if unknown and ctx.strict:
+        raise BadRequest(f"$everything has no parameter '{unknown[0]}'", expression=unknown[0])
+    single = dict(params)
+    patient = await ctx.store.current("Patient", patient_id, ctx.scope, ctx.session)
+    if patient is None or patient.deleted:
+        raise NotFound(f"Patient/{patient_id} is not known")
+    patients = await same_person(ctx, patient)
+    window = _care_window(single)
+    since = parse_instant(single["_since"], "_since") if "_since" in single else None
+    types = [t.strip() for t in single.get("_type", "").split(",") if t.strip()]
+    for t in types:
+        storable_type(t)
+    query = {"_hub.sv": {"$in": [f"{COMPARTMENT}Patient/{p}" for p in patients]}}
+    rows = []
+    for doc in await ctx.store.find(query, ctx.scope, ctx.session, _SKELETON):
+        d = doc.doc
+        if types and d["resourceType"] not in types:
+            continue
+        if since and d["_hub"]["ts"] < since:
+            continue
+        if window and d["resourceType"] != "Patient":
+            dates = _care_dates(d)
+            if dates is not None and not dates.overlaps(window):
+                continue
+        rows.append([0 if d["resourceType"] == "Patient" else 1, d["_id"]])  # Patients first
+    rows.sort()
+    request = read_request(ctx, "Patient", params)
+    count = page_size(ctx, single)
+    start = 0
+    if request.after is not None:
+        start = next((i for i, r in enumerate(rows) if r > request.after), len(rows))
+    elif request.before is not None:
+        start = max(0, sum(1 for r in rows if r < request.before) - count)
+    shown = rows[start : start + count]
+    found = await ctx.store.currents([r[1] for r in shown], ctx.scope, ctx.session)
+    matches = [found[r[1]] for r in shown if r[1] in found]
+    listed = {r[1] for r in rows}
+    referenced = await _referenced(ctx, matches, listed)
+    entries = [_entry(ctx, s, "match") for s in matches]
+    entries += [_entry(ctx, s, "include") for s in referenced]
+    path = f"Patient/{patient_id}/$everything"
+    links = [{"relation": "self", "url": page_url(ctx, path, params)}]
+    if start > 0 and shown:
+        previous = page_url(ctx, path, params, "_before", shown[0])
+        links.append({"relation": "previous", "url": previous})
+    if start + count < len(rows) and shown:
+        links.append({"relation": "next", "url": page_url(ctx, path, params, "_after", shown[-1])})
+    return Result(200, new_bundle("searchset", entries, total=len(rows), link=links))
+
+
+async def _referenced(ctx: Context, shown: list[Stored], listed: set[str]) -> list[Stored]:
+    """Return the resources outside the compartment that the shown resources reference."""
+    wanted: set[str] = set()
+    for stored in shown:
+        for _, ref in walk(stored.resource, "", 1000).found:
+            parts = ref.split("/")
+            if len(parts) == 2 and ref not in listed:
+                wanted.add(ref)
+    found = await ctx.store.currents(sorted(wanted), ctx.scope, ctx.session)
+    return [s for s in found.values() if not s.deleted]
+
+
+def _entry(ctx: Context, stored: Stored, mode: str) -> dict[str, Any]:
+    return {"fullUrl": full_url(ctx, stored), "resource": stored.resource, "search": {"mode": mode}}

@@ -1,0 +1,1 @@
+"""One person across facilities: Patient records linked by the national identifier."""

@@ -1,0 +1,56 @@
+"""Running a parsed query: resolve chains, find candidates by one index, keep exact matches."""
+
+from hub.fhir.result import Context
+from hub.search import plan
+from hub.search.extract import Reference, values
+from hub.search.match import matches
+from hub.search.query import Clause, Query
+from hub.search.registry import registry
+from hub.store.resources import Stored, key
+
+
+async def find(ctx: Context, query: Query, extra: list[plan.Driver] | None = None) -> list[Stored]:
+    """Return the current resources meeting every clause of the query, in no set order."""
+    normalise_references(ctx, query)
+    for clause in query.clauses:
+        if clause.chain is not None:
+            await _resolve(ctx, query.resource_type, clause)
+    chosen = plan.best(query.resource_type, query.clauses, extra or [])
+    # Nothing indexable: every resource of the type, by the type-time index.
+    predicates = chosen.predicates if chosen else [{}]
+    found: dict[str, Stored] = {}
+    for predicate in predicates:
+        # The driving predicate first: the embedded server uses the first indexed field.
+        candidates = await ctx.store.find(
+            {**predicate, "resourceType": query.resource_type}, ctx.scope, ctx.session
+        )
+        for stored in candidates:
+            found.setdefault(stored.doc["_id"], stored)
+    return [s for s in found.values() if matches(query, s.doc)]
+
+
+def normalise_references(ctx: Context, query: Query) -> None:
+    """Turn absolute references to this hub into the relative ones it stores."""
+    base = ctx.base.rstrip("/") + "/"
+    for clause in query.clauses:
+        if clause.param.type == "reference" and clause.chain is None and not clause.modifier:
+            clause.values = [
+                v[len(base) :] if isinstance(v, str) and v.startswith(base) else v
+                for v in clause.values
+            ]
+
+
+async def _resolve(ctx: Context, resource_type: str, clause: Clause) -> None:
+    """Answer a chained or `_has` clause's sub-queries, leaving what they point at."""
+    resolved: set[str] = set()
+    for sub in clause.values:
+        found = await find(ctx, sub)
+        if clause.has_param:
+            back = registry().params(sub.resource_type)[clause.has_param]
+            for stored in found:
+                for ref in values(stored.doc, back):
+                    if isinstance(ref, Reference) and ref.type == resource_type and ref.reference:
+                        resolved.add(ref.reference.rsplit("/", 1)[-1])
+        else:
+            resolved.update(key(s.resource_type, s.id) for s in found)
+    clause.resolved = resolved

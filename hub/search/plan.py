@@ -1,0 +1,211 @@
+"""Index predicates of clauses, and the choice of the one that drives a search.
+
+Every predicate is on one indexed field (`_id`, `_hub.sv`, or the type-time index for
+`_lastUpdated`) because the embedded server uses the index of the first indexed field of a
+filter and scans for `$or`, `$elemMatch` and several conditions on one array field. A clause
+whose values need several ranges gives several predicates, run one after another.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from hub.search import extract as k
+from hub.search.match import approximate, reference_forms
+from hub.search.query import Clause, Ordered, TokenValue
+from hub.search.values import HIGHEST, LOWEST, TEXT_KEY_LENGTH, fold, number_key
+
+# A chain or _has resolving to more targets than this filters instead of driving.
+MAX_IN = 5000
+# Lower ranks drive first: exact keys, then a patient's compartment, then ranges and prefixes.
+_ID, _EXACT, _COMPARTMENT, _RANGE, _ANY = range(5)
+
+
+@dataclass
+class Driver:
+    """Predicates that together find every resource a clause can match (and maybe more)."""
+
+    rank: int
+    predicates: list[dict[str, Any]]
+
+
+def _in(field: str, values: list[str]) -> dict[str, Any]:
+    unique = sorted(set(values))
+    return {field: unique[0] if len(unique) == 1 else {"$in": unique}}
+
+
+def _after(marker: str) -> str:
+    return chr(ord(marker) + 1)
+
+
+def _range(
+    prefix: str,
+    marker: str,
+    low: str | None,
+    high: str | None,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> dict[str, Any]:
+    """Return a key range under one marker; None bounds are that marker's ends."""
+    lower = "$gt" if open_low else "$gte"
+    upper = "$lt" if open_high or high is None else "$lte"
+    return {
+        "_hub.sv": {
+            lower: f"{prefix}{marker}{low or ''}",
+            upper: f"{prefix}{marker}{high}" if high is not None else f"{prefix}{_after(marker)}",
+        }
+    }
+
+
+def _prefix(key: str) -> dict[str, Any]:
+    return {"_hub.sv": {"$gte": key, "$lt": key[:-1] + _after(key[-1])}}
+
+
+def driver(resource_type: str, clause: Clause) -> Driver | None:
+    """Return the index predicates of a clause, or None when no index can find its matches."""
+    param, modifier = clause.param, clause.modifier
+    prefix = f"{resource_type}.{param.code}"
+    if modifier == "missing":
+        if clause.values[0]:
+            return None
+        any_value = {"$gte": prefix + k.ANY_FIRST, "$lt": prefix + k.ANY_END}
+        return Driver(_ANY, [{"_hub.sv": any_value}])
+    if modifier in ("not", "contains"):
+        return None
+    if clause.resolved is not None and len(clause.resolved) > MAX_IN:
+        return None
+    if clause.resolved is not None:
+        if clause.has_param:
+            return Driver(_ID, [_in("_id", [f"{resource_type}/{i}" for i in clause.resolved])])
+        return Driver(_EXACT, [_in("_hub.sv", [f"{prefix}{k.EXACT}{r}" for r in clause.resolved])])
+    if param.special == "id":
+        return Driver(_ID, [_in("_id", [f"{resource_type}/{v.code}" for v in clause.values])])
+    if param.special == "lastUpdated":
+        return _last_updated(resource_type, clause)
+    kind = param.type
+    if kind == "token":
+        return _tokens(prefix, clause.values)
+    if kind == "string":
+        texts = [f"{prefix}{k.TEXT}{v[:TEXT_KEY_LENGTH]}" for v in _folded(clause)]
+        return Driver(_RANGE, [_prefix(t) for t in texts])
+    if kind == "date":
+        predicates = [_date(prefix, v) for v in clause.values]
+        return None if None in predicates else Driver(_RANGE, predicates)  # type: ignore[arg-type]
+    if kind in ("number", "quantity"):
+        predicates = [_number(prefix, v) for v in clause.values]
+        return None if None in predicates else Driver(_RANGE, predicates)  # type: ignore[arg-type]
+    if kind == "reference":
+        if modifier == "identifier":
+            if any(v.system is None for v in clause.values):
+                return None
+            keys = [f"{prefix}{k.REF_IDENTIFIER}{v.system}|{v.code}" for v in clause.values]
+            return Driver(_EXACT, [_in("_hub.sv", keys)])
+        forms = [f for v in clause.values for f in reference_forms(clause, v)]
+        return Driver(_EXACT, [_in("_hub.sv", [f"{prefix}{k.EXACT}{f}" for f in forms])])
+    return Driver(_EXACT, [_in("_hub.sv", [f"{prefix}{k.EXACT}{v}" for v in clause.values])])
+
+
+def _folded(clause: Clause) -> list[str]:
+    return [fold(v) if clause.modifier == "exact" else v for v in clause.values]
+
+
+def _tokens(prefix: str, wanted: list[TokenValue]) -> Driver | None:
+    exact: list[str] = []
+    ranges: list[dict[str, Any]] = []
+    for v in wanted:
+        if v.text:
+            ranges.append(_prefix(f"{prefix}{k.TEXT}{v.text[:TEXT_KEY_LENGTH]}"))
+        elif v.of_type is not None:
+            exact.append(f"{prefix}{k.OF_TYPE}{v.of_type[0]}|{v.of_type[1]}|{v.code}")
+        elif v.code is None:
+            return None  # "system|": the keys lead with the code
+        elif v.system is None:
+            ranges.append(_prefix(f"{prefix}{k.TOKEN}{v.code}|"))
+        else:
+            exact.append(f"{prefix}{k.TOKEN}{v.code}|{v.system}")
+    predicates = ([_in("_hub.sv", exact)] if exact else []) + ranges
+    return Driver(_EXACT if not ranges else _RANGE, predicates)
+
+
+def _date(prefix: str, v: Ordered) -> dict[str, Any] | None:
+    low, high = k.DATE_LOW, k.DATE_HIGH
+    match v.prefix:
+        case "eq":
+            return _range(prefix, low, v.low, v.high)
+        case "gt":
+            return _range(prefix, high, v.high, HIGHEST, open_low=True)
+        case "ge":
+            return _range(prefix, high, v.low, HIGHEST)
+        case "lt":
+            return _range(prefix, low, LOWEST, v.low, open_high=True)
+        case "le":
+            return _range(prefix, low, LOWEST, v.high)
+        case "sa":
+            return _range(prefix, low, v.high, HIGHEST, open_low=True)
+        case "eb":
+            return _range(prefix, high, LOWEST, v.low, open_high=True)
+        case "ap":
+            return _range(prefix, high, approximate(v).low, HIGHEST)
+    return None  # ne
+
+
+def _number(prefix: str, v: Ordered) -> dict[str, Any] | None:
+    if v.unit is not None:
+        prefix = f"{prefix}{k.UNIT}{v.unit}"
+    number = v.number
+    assert number is not None
+    match v.prefix:
+        case "eq":
+            return _range(prefix, k.NUMBER, number_key(v.low), number_key(v.high), open_high=True)
+        case "gt" | "sa":
+            return _range(prefix, k.NUMBER, number_key(number), None, open_low=True)
+        case "ge":
+            return _range(prefix, k.NUMBER, number_key(number), None)
+        case "lt" | "eb":
+            return _range(prefix, k.NUMBER, None, number_key(number), open_high=True)
+        case "le":
+            return _range(prefix, k.NUMBER, None, number_key(number))
+        case "ap":
+            spread = abs(number) / 10
+            low, high = number_key(number - spread), number_key(number + spread)
+            return _range(prefix, k.NUMBER, low, high)
+    return None  # ne
+
+
+def _last_updated(resource_type: str, clause: Clause) -> Driver | None:
+    """Drive `_lastUpdated` by the type-time index: type first, then a time range."""
+    predicates = []
+    for v in clause.values:
+        low = _time(v.low)
+        high = _time(v.high)
+        bounds = {
+            "eq": {"$gte": low, "$lte": high},
+            "gt": {"$gt": high},
+            "sa": {"$gt": high},
+            "ge": {"$gte": low},
+            "lt": {"$lt": low},
+            "eb": {"$lt": low},
+            "le": {"$lte": high},
+        }.get(v.prefix)
+        if bounds is None:
+            return None
+        predicates.append({"resourceType": resource_type, "_hub.ts": bounds})
+    return Driver(_RANGE, predicates)
+
+
+def _time(digits: str) -> datetime:
+    if digits == HIGHEST:
+        return datetime.max.replace(tzinfo=UTC)
+    return datetime.strptime(digits, "%Y%m%d%H%M%S%f").replace(tzinfo=UTC)
+
+
+def compartment(patient_ids: list[str]) -> Driver:
+    """Return the predicate of the resources in these patients' compartments."""
+    keys = [f"{k.COMPARTMENT}Patient/{i}" for i in patient_ids]
+    return Driver(_COMPARTMENT, [_in("_hub.sv", keys)])
+
+
+def best(resource_type: str, clauses: list[Clause], extra: list[Driver]) -> Driver | None:
+    """Return the driver of the most selective clause, or None if none can drive."""
+    found = [d for d in (driver(resource_type, c) for c in clauses) if d is not None] + extra
+    return min(found, key=lambda d: d.rank) if found else None

@@ -1,0 +1,139 @@
+"""Search values in comparable form: folded text, date ranges, order-preserving numbers.
+
+Stored index keys are strings, so every value is written so that string order is value order:
+dates as fixed-width UTC digits, numbers as the hex of their IEEE-754 bits with the sign flipped.
+https://hl7.org/fhir/R4/search.html#date  https://hl7.org/fhir/R4/search.html#number
+"""
+
+import re
+import struct
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+
+# FHIR date, dateTime and instant, and the search forms of them (minutes without seconds).
+_DATE = re.compile(
+    r"(?P<year>\d{4})(-(?P<month>\d{2})(-(?P<day>\d{2})"
+    r"(T(?P<hour>\d{2}):(?P<minute>\d{2})(:(?P<second>\d{2})(?P<fraction>\.\d+)?)?"
+    r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
+# Written in place of a missing bound: before and after every date a resource can carry.
+LOWEST = "0" * 17
+HIGHEST = "9" * 17
+# Longest text kept in an index key; longer search values match on this prefix, then exactly.
+TEXT_KEY_LENGTH = 64
+_SPACES = re.compile(r"\s+")
+
+
+class BadValue(ValueError):
+    """A search value that cannot be read as its parameter's type."""
+
+
+def fold(text: str) -> str:
+    """Return text without case, accents and repeated spaces: 'Nguyễn  Văn' -> 'nguyen van'."""
+    # đ has no decomposition in Unicode: it is a letter of its own, folded by hand.
+    text = text.replace("đ", "d").replace("Đ", "d")
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _SPACES.sub(" ", bare).strip().casefold()
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """The span a date value covers at its precision, as two 17-digit UTC stamps (inclusive)."""
+
+    low: str
+    high: str
+
+    def overlaps(self, other: "DateRange") -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+
+def stamp(t: datetime) -> str:
+    """Return a UTC time as 17 digits, yyyyMMddHHmmssSSS."""
+    t = t.astimezone(UTC)
+    return t.strftime("%Y%m%d%H%M%S") + f"{t.microsecond // 1000:03d}"
+
+
+def date_range(text: str) -> DateRange:
+    """Return the range a FHIR date, dateTime or instant covers, read in UTC without a zone."""
+    match = _DATE.fullmatch(text.strip())
+    if not match:
+        raise BadValue(
+            f"'{text}' is not a date such as 2024, 2024-03, 2024-03-15 or 2024-03-15T08:30+07:00"
+        )
+    g = match.groupdict()
+    zone = g["zone"]
+    tz: timezone = UTC
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+    try:
+        year = int(g["year"])
+        if g["month"] is None:
+            start = datetime(year, 1, 1, tzinfo=tz)
+            end = datetime(year + 1, 1, 1, tzinfo=tz) if year < 9999 else None
+        elif g["day"] is None:
+            month = int(g["month"])
+            start = datetime(year, month, 1, tzinfo=tz)
+            end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=tz)
+        elif g["hour"] is None:
+            start = datetime(year, int(g["month"]), int(g["day"]), tzinfo=tz)
+            end = start + timedelta(days=1)
+        else:
+            start = datetime(
+                year,
+                int(g["month"]),
+                int(g["day"]),
+                int(g["hour"]),
+                int(g["minute"]),
+                int(g["second"] or 0),
+                tzinfo=tz,
+            )
+            if g["second"] is None:
+                end = start + timedelta(minutes=1)
+            elif g["fraction"]:
+                digits = g["fraction"][1:]
+                start = start.replace(microsecond=int(digits[:6].ljust(6, "0")))
+                end = start + timedelta(microseconds=10 ** max(0, 6 - len(digits)))
+            else:
+                end = start + timedelta(seconds=1)
+    except ValueError:
+        raise BadValue(f"'{text}' is not a real date") from None
+    high = stamp(end - timedelta(milliseconds=1)) if end else HIGHEST
+    if end and end - start < timedelta(milliseconds=1):
+        high = stamp(start)
+    return DateRange(stamp(start), high)
+
+
+def period_range(start: str | None, end: str | None) -> DateRange:
+    """Return the range of a Period; a missing bound is open."""
+    low = date_range(start).low if start else LOWEST
+    high = date_range(end).high if end else HIGHEST
+    return DateRange(low, high)
+
+
+def decimal(text: str) -> Decimal:
+    """Parse a search number, refusing what is not one."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise BadValue(f"'{text}' is not a number") from None
+    if not value.is_finite():
+        raise BadValue(f"'{text}' is not a finite number")
+    return value
+
+
+def precision_range(value: Decimal) -> tuple[Decimal, Decimal]:
+    """Return the interval a number stands for at its precision: 100 is [99.5, 100.5)."""
+    exponent = value.as_tuple().exponent
+    half = Decimal(5).scaleb(int(exponent) - 1) if isinstance(exponent, int) else Decimal(0)
+    return value - half, value + half
+
+
+def number_key(value: float | Decimal) -> str:
+    """Return 16 hex digits whose string order is the numbers' order."""
+    (bits,) = struct.unpack(">Q", struct.pack(">d", float(value)))
+    bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | 1 << 63
+    return f"{bits:016x}"
