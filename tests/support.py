@@ -54,6 +54,19 @@ def observation(subject: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+def winning_index(explained: dict[str, Any]) -> str | None:
+    """Return the index name the winning plan scans, or None for a collection scan."""
+    stage = explained["queryPlanner"]["winningPlan"]
+    while stage:
+        stage = stage.get("queryPlan", stage)  # MongoDB 7+ nests the classic plan
+        if stage.get("stage") == "IXSCAN":
+            return str(stage["indexName"])
+        if stage.get("stage") in ("IDHACK", "EXPRESS_IXSCAN"):
+            return "_id_"
+        stage = stage.get("inputStage")
+    return None
+
+
 def references(node: Any) -> Iterator[str]:
     """Yield every Reference.reference anywhere in a resource."""
     if isinstance(node, dict):

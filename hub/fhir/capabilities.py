@@ -7,6 +7,7 @@ from typing import Any
 
 import hub
 from hub.fhir.resource_types import stored_types
+from hub.search.registry import COMMON, MODIFIERS, SearchParam, registry
 
 _INTERACTIONS = [
     "read",
@@ -18,38 +19,75 @@ _INTERACTIONS = [
     "create",
     "search-type",
 ]
-_SEARCH_PARAMS = [
-    {
-        "name": "_id",
-        "definition": "http://hl7.org/fhir/SearchParameter/Resource-id",
-        "type": "token",
-    },
-    {
-        "name": "identifier",
-        "definition": "http://hl7.org/fhir/SearchParameter/clinical-identifier",
-        "type": "token",
-        "documentation": "system|value, |value or value; comma for OR",
-    },
-]
+_EVERYTHING = {
+    "name": "everything",
+    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+    "documentation": "Everything about the person: the records of every Patient that carries "
+    "the same national identifier, with start, end, _since, _type and _count",
+}
+_MODIFIER_TEXT = {
+    "token": "system|code, |code, code or system|",
+    "string": "starts with, ignoring case and accents",
+    "date": "prefixes eq ne gt lt ge le sa eb ap; precision ranges; time zone offsets",
+    "number": "prefixes eq ne gt lt ge le sa eb ap; precision ranges",
+    "quantity": "prefixes; value|system|code or value||unit",
+    "reference": "Type/id, id or URL; chained (param.param, param:Type.param)",
+    "uri": "exact",
+}
+
+
+def _search_param(param: SearchParam) -> dict[str, Any]:
+    modifiers = ", ".join(f":{m}" for m in MODIFIERS[param.type])
+    if param.type == "reference":
+        modifiers += ", :[type]"
+    return {
+        "name": param.code,
+        "type": param.type,
+        "documentation": f"{_MODIFIER_TEXT[param.type]}. Modifiers: {modifiers}",
+    }
+
+
+def _includes(resource_type: str) -> tuple[list[str], list[str]]:
+    """Return the _include values of a type and the _revinclude values pointing at it."""
+    reg = registry()
+    forward = [
+        f"{resource_type}:{p.code}"
+        for p in reg.params(resource_type).values()
+        if p.type == "reference"
+    ]
+    reverse = [
+        f"{other}:{p.code}"
+        for other, params in sorted(reg.by_type.items())
+        for p in params.values()
+        if p.type == "reference" and resource_type in p.targets
+    ]
+    return forward, reverse
 
 
 @cache
 def _resources() -> list[dict[str, Any]]:
-    return [
-        {
-            "type": t,
-            "interaction": [{"code": code} for code in _INTERACTIONS],
-            "versioning": "versioned-update",
-            "readHistory": True,
-            "updateCreate": True,
-            "conditionalCreate": True,
-            "conditionalRead": "not-supported",
-            "conditionalUpdate": True,
-            "conditionalDelete": "single",
-            "searchParam": _SEARCH_PARAMS,
-        }
-        for t in stored_types()
-    ]
+    return [_resource(t) for t in stored_types()]
+
+
+def _resource(t: str) -> dict[str, Any]:
+    forward, reverse = _includes(t)
+    found: dict[str, Any] = {
+        "type": t,
+        "interaction": [{"code": code} for code in _INTERACTIONS],
+        "versioning": "versioned-update",
+        "readHistory": True,
+        "updateCreate": True,
+        "conditionalCreate": True,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
+        "searchInclude": forward,
+        "searchRevInclude": reverse,
+        "searchParam": [_search_param(p) for p in registry().params(t).values()],
+    }
+    if t == "Patient":
+        found["operation"] = [_EVERYTHING]
+    return found
 
 
 def capability_statement(base: str, released: str) -> dict[str, Any]:
@@ -68,7 +106,15 @@ def capability_statement(base: str, released: str) -> dict[str, Any]:
             {
                 "mode": "server",
                 "resource": _resources(),
-                "interaction": [{"code": "transaction"}, {"code": "batch"}],
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "search-system"},
+                ],
+                "searchParam": [
+                    {"name": "_type", "type": "token", "documentation": "types to search"},
+                    *(_search_param(p) for p in COMMON.values()),
+                ],
             }
         ],
     }

@@ -150,3 +150,31 @@ async def test_docs(client: httpx.AsyncClient) -> None:
     openapi = await client.get("/openapi.json")
     assert openapi.status_code == 200
     assert "/fhir/{resource_type}/{resource_id}" in openapi.json()["paths"]
+
+
+async def test_every_listed_search_parameter_is_honoured(
+    client: httpx.AsyncClient, statement: dict[str, Any]
+) -> None:
+    """Each search parameter the statement lists is accepted under `handling=strict`, and a
+    parameter it does not list is refused: the statement claims nothing the hub lacks."""
+    strict = {"prefer": "handling=strict"}
+    checked = 0
+    for resource in statement["rest"][0]["resource"]:
+        for param in resource.get("searchParam", []):
+            url = f"/fhir/{resource['type']}?{param['name']}:missing=false&_summary=count"
+            response = await client.get(url, headers=strict)
+            assert response.status_code == 200, (url, response.text)
+            checked += 1
+    assert checked > 1000
+    refused = await client.get("/fhir/Patient?nickname=x", headers=strict)
+    assert refused.status_code == 400
+
+
+async def test_patient_everything_is_listed(statement: dict[str, Any]) -> None:
+    """The statement lists $everything on Patient, system search and the include targets."""
+    patient_entry = listed(statement)["Patient"]
+    assert [op["name"] for op in patient_entry["operation"]] == ["everything"]
+    assert "Observation:subject" in patient_entry["searchRevInclude"]
+    assert "Patient:organization" in patient_entry["searchInclude"]
+    codes = {i["code"] for i in statement["rest"][0]["interaction"]}
+    assert "search-system" in codes

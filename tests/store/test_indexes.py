@@ -6,24 +6,14 @@ so these check the driving predicate of each lookup; loadtests/bench_lookups.py 
 
 from typing import Any
 
+from support import winning_index
+
 from hub.store.mongo import INDEXES, RESOURCES, Mongo
 
 
 async def index_names(mongo: Mongo, collection: str) -> set[str]:
     """Return the names of a collection's indexes."""
     return {ix["name"] async for ix in await mongo.db[collection].list_indexes()}
-
-
-def winning_index(explained: dict[str, Any]) -> str | None:
-    """Return the index name the winning plan scans, or None for a collection scan."""
-    stage = explained["queryPlanner"]["winningPlan"]
-    while stage:
-        if stage.get("stage") == "IXSCAN":
-            return str(stage["indexName"])
-        if stage.get("stage") in ("IDHACK", "EXPRESS_IXSCAN"):
-            return "_id_"
-        stage = stage.get("inputStage")
-    return None
 
 
 async def test_indexes_are_created_once_whatever_the_number_of_starts(app: Any) -> None:
