@@ -10,13 +10,14 @@ from typing import Any
 
 from hub.fhir.bundle import full_url, new_bundle
 from hub.fhir.outcome import BadRequest, NotFound
-from hub.fhir.params import page_size, parse_instant
+from hub.fhir.params import parse_instant
 from hub.fhir.references import walk
 from hub.fhir.result import Context, Result
 from hub.fhir.search import page_url, read_request
 from hub.fhir.validate import storable_type
 from hub.identity.person import same_person
-from hub.search.extract import COMPARTMENT, DATE_HIGH, DATE_LOW
+from hub.search import compartment
+from hub.search.extract import DATE_HIGH, DATE_LOW
 from hub.search.registry import registry
 from hub.search.values import BadValue, DateRange, date_range
 from hub.store.resources import Stored
@@ -29,7 +30,8 @@ _SKELETON = {"resourceType": 1, "_hub": 1}
 def _care_dates(doc: dict[str, Any]) -> DateRange | None:
     """Return the span of a resource's clinical date from its index keys, if it has one."""
     resource_type = doc["resourceType"]
-    if "date" not in registry().params(resource_type):
+    param = registry().params(resource_type).get("date")
+    if param is None or not param.indexed:
         return None
     lows, highs = f"{resource_type}.date{DATE_LOW}", f"{resource_type}.date{DATE_HIGH}"
     keys = doc["_hub"].get("sv") or ()
@@ -55,42 +57,20 @@ async def everything(ctx: Context, patient_id: str, params: list[tuple[str, str]
     unknown = [k for k, _ in params if k not in _PARAMS]
     if unknown and ctx.strict:
         raise BadRequest(f"$everything has no parameter '{unknown[0]}'", expression=unknown[0])
-    single = dict(params)
     patient = await ctx.store.current("Patient", patient_id, ctx.scope, ctx.session)
     if patient is None or patient.deleted:
         raise NotFound(f"Patient/{patient_id} is not known")
-    patients = await same_person(ctx, patient)
-    window = _care_window(single)
-    since = parse_instant(single["_since"], "_since") if "_since" in single else None
-    types = [t.strip() for t in single.get("_type", "").split(",") if t.strip()]
-    for t in types:
-        storable_type(t)
-    query = {"_hub.sv": {"$in": [f"{COMPARTMENT}Patient/{p}" for p in patients]}}
-    rows = []
-    for doc in await ctx.store.find(query, ctx.scope, ctx.session, _SKELETON):
-        d = doc.doc
-        if types and d["resourceType"] not in types:
-            continue
-        if since and d["_hub"]["ts"] < since:
-            continue
-        if window and d["resourceType"] != "Patient":
-            dates = _care_dates(d)
-            if dates is not None and not dates.overlaps(window):
-                continue
-        rows.append([0 if d["resourceType"] == "Patient" else 1, d["_id"]])  # Patients first
-    rows.sort()
+    rows = await _rows(ctx, await same_person(ctx, patient), dict(params))
     request = read_request(ctx, "Patient", params)
-    count = page_size(ctx, single)
     start = 0
     if request.after is not None:
         start = next((i for i, r in enumerate(rows) if r > request.after), len(rows))
     elif request.before is not None:
-        start = max(0, sum(1 for r in rows if r < request.before) - count)
-    shown = rows[start : start + count]
+        start = max(0, sum(1 for r in rows if r < request.before) - request.count)
+    shown = rows[start : start + request.count]
     found = await ctx.store.currents([r[1] for r in shown], ctx.scope, ctx.session)
     matches = [found[r[1]] for r in shown if r[1] in found]
-    listed = {r[1] for r in rows}
-    referenced = await _referenced(ctx, matches, listed)
+    referenced = await _referenced(ctx, matches, {r[1] for r in rows})
     entries = [_entry(ctx, s, "match") for s in matches]
     entries += [_entry(ctx, s, "include") for s in referenced]
     path = f"Patient/{patient_id}/$everything"
@@ -98,9 +78,37 @@ async def everything(ctx: Context, patient_id: str, params: list[tuple[str, str]
     if start > 0 and shown:
         previous = page_url(ctx, path, params, "_before", shown[0])
         links.append({"relation": "previous", "url": previous})
-    if start + count < len(rows) and shown:
+    if start + request.count < len(rows) and shown:
         links.append({"relation": "next", "url": page_url(ctx, path, params, "_after", shown[-1])})
     return Result(200, new_bundle("searchset", entries, total=len(rows), link=links))
+
+
+async def _rows(ctx: Context, patients: list[str], params: dict[str, str]) -> list[list[Any]]:
+    """Return [rank, key] of every resource in the compartments that the filters keep, in
+    page order: the Patient records first, then by key."""
+    window = _care_window(params)
+    since = parse_instant(params["_since"], "_since") if "_since" in params else None
+    types = [t.strip() for t in params.get("_type", "").split(",") if t.strip()]
+    for t in types:
+        storable_type(t)
+    query = {"_hub.sv": {"$in": compartment.keys(patients, types or None)}}
+    found = await ctx.store.find(query, ctx.scope, ctx.session, _SKELETON)
+    if not types or "Patient" in types:
+        by_id = {"_id": {"$in": [f"Patient/{p}" for p in patients]}}
+        found += await ctx.store.find(by_id, ctx.scope, ctx.session, _SKELETON)
+    rows = []
+    for stored in found:
+        doc = stored.doc
+        if types and doc["resourceType"] not in types:
+            continue
+        if since and doc["_hub"]["ts"] < since:
+            continue
+        if window and doc["resourceType"] != "Patient":
+            dates = _care_dates(doc)
+            if dates is not None and not dates.overlaps(window):
+                continue
+        rows.append([0 if doc["resourceType"] == "Patient" else 1, doc["_id"]])
+    return sorted(rows)
 
 
 async def _referenced(ctx: Context, shown: list[Stored], listed: set[str]) -> list[Stored]:

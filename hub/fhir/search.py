@@ -12,6 +12,7 @@ from hub.fhir.params import page_size
 from hub.fhir.result import Context, Result
 from hub.fhir.validate import storable_type
 from hub.search import engine, page, plan
+from hub.search.compartment import contains as compartment_contains
 from hub.search.include import included, parse_includes
 from hub.search.query import Query, Unknown, parse
 from hub.search.registry import registry
@@ -100,10 +101,10 @@ async def search_type(
     query = parse(resource_type, params)
     request = read_request(ctx, resource_type, params)
     warnings = _warnings(ctx, [query])
-    extra = [plan.compartment(compartment)] if compartment is not None else []
+    extra = [plan.compartment(resource_type, compartment)] if compartment is not None else []
     found = await engine.find(ctx, query, extra)
     if compartment is not None:
-        found = [s for s in found if in_compartment(s, compartment)]
+        found = [s for s in found if compartment_contains(s.doc, compartment)]
     return await respond(ctx, request, found, path or resource_type, warnings)
 
 
@@ -130,12 +131,6 @@ async def search_system(ctx: Context, params: list[tuple[str, str]]) -> Result:
             continue  # lenient: a type lacking a parameter cannot match it
         found += await engine.find(ctx, q)
     return await respond(ctx, request, found, "", warnings)
-
-
-def in_compartment(stored: Stored, patients: list[str]) -> bool:
-    """Tell whether a resource is in any of these patients' compartments."""
-    keys = set(stored.doc["_hub"].get("sv") or ())
-    return any(f"@Patient/{p}" in keys for p in patients)
 
 
 async def respond(

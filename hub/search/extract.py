@@ -25,16 +25,12 @@ from hub.search.values import (
 # "any value of this parameter" is one range, and none can occur in a parameter's code.
 REF_IDENTIFIER = "!"
 TOKEN = "#"
-UNIT = "$"
 NUMBER = "%"
 TEXT = "&"
-OF_TYPE = "'"
 DATE_LOW = "("
 DATE_HIGH = ")"
 EXACT = "*"
 ANY_FIRST, ANY_END = "!", "-"
-# The Patient compartment: "@Patient/id" on every resource in a patient's compartment.
-COMPARTMENT = "@"
 
 
 @dataclass(frozen=True)
@@ -106,6 +102,9 @@ def values(resource: dict[str, Any], param: SearchParam) -> list[Any]:
         return [Token(None, resource.get("id"))]
     found: list[Any] = []
     for path in param.paths:
+        first = path[0]
+        if not first.choice and first.name not in resource:
+            continue  # most parameters find nothing: skip the walk
         for element, suffix in walk(resource, path):
             found.extend(_typed(param, element, suffix))
     return found
@@ -202,6 +201,8 @@ def _references(param: SearchParam, element: Any) -> Iterator[Reference]:
     if isinstance(ident, dict) and isinstance(ident.get("value"), str):
         identifier = (ident.get("system"), ident["value"])
     ref = element.get("reference")
+    if isinstance(ref, str) and ref.startswith("#"):
+        return  # a contained resource: not searchable on its own
     found = Reference(ref.split("/_history/")[0] if isinstance(ref, str) else None, identifier)
     if found.reference and found.type and param.targets and found.type not in param.targets:
         if not found.reference.startswith(("http:", "https:")):
@@ -214,25 +215,22 @@ def param_keys(resource_type: str, param: SearchParam, items: list[Any]) -> Iter
     """Yield the index keys of one parameter's values."""
     prefix = f"{resource_type}.{param.code}"
     for item in items:
+        # Each key costs ingest (about 50 us on the embedded server), so values are indexed
+        # once: a token's display text, an identifier's type and a quantity's unit are
+        # checked on the candidates its code, value or number finds.
         if isinstance(item, Token):
             if item.code is not None:
                 yield f"{prefix}{TOKEN}{item.code}|{item.system or ''}"
-            if item.text:
-                yield f"{prefix}{TEXT}{item.text[:TEXT_KEY_LENGTH]}"
-            for system, code in item.of_type:
-                yield f"{prefix}{OF_TYPE}{system}|{code}|{item.code}"
         elif isinstance(item, str) and param.type == "string":
             yield f"{prefix}{TEXT}{fold(item)[:TEXT_KEY_LENGTH]}"
         elif isinstance(item, str):
             yield f"{prefix}{EXACT}{item}"
         elif isinstance(item, DateRange):
             yield f"{prefix}{DATE_LOW}{item.low}"
-            yield f"{prefix}{DATE_HIGH}{item.high}"
+            if not item.short:
+                yield f"{prefix}{DATE_HIGH}{item.high}"
         elif isinstance(item, Quantity):
-            number = number_key(item.value)
-            yield f"{prefix}{NUMBER}{number}"
-            for unit in {item.code, item.unit} - {None}:
-                yield f"{prefix}{UNIT}{unit}{NUMBER}{number}"
+            yield f"{prefix}{NUMBER}{number_key(item.value)}"
         elif isinstance(item, Decimal):
             yield f"{prefix}{NUMBER}{number_key(item)}"
         elif isinstance(item, Reference):
@@ -243,21 +241,9 @@ def param_keys(resource_type: str, param: SearchParam, items: list[Any]) -> Iter
 
 
 def keys(resource: dict[str, Any]) -> list[str]:
-    """Return every index key of a resource: its search values and its patient compartments."""
+    """Return every index key of a resource: its values for the parameters that own keys."""
     resource_type = resource["resourceType"]
-    reg = registry()
     found: set[str] = set()
-    for param in reg.params(resource_type).values():
-        if param.special:
-            continue
+    for param in registry().indexed(resource_type):
         found.update(param_keys(resource_type, param, values(resource, param)))
-    for code in reg.compartment.get(resource_type, ()):
-        link = reg.param(resource_type, code)
-        if link is None:
-            continue
-        for ref in values(resource, link):
-            if isinstance(ref, Reference) and ref.type == "Patient" and ref.reference:
-                found.add(f"{COMPARTMENT}Patient/{ref.reference.rsplit('/', 1)[-1]}")
-    if resource_type == "Patient" and resource.get("id"):
-        found.add(f"{COMPARTMENT}Patient/{resource['id']}")
     return sorted(found)

@@ -11,9 +11,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.search import extract as k
+from hub.search.compartment import keys as compartment_keys
 from hub.search.match import approximate, reference_forms
 from hub.search.query import Clause, Ordered, TokenValue
-from hub.search.values import HIGHEST, LOWEST, TEXT_KEY_LENGTH, fold, number_key
+from hub.search.values import (
+    HIGHEST,
+    LOWEST,
+    SHORT_SPAN,
+    TEXT_KEY_LENGTH,
+    fold,
+    number_key,
+    shift,
+)
 
 # A chain or _has resolving to more targets than this filters instead of driving.
 MAX_IN = 5000
@@ -62,9 +71,25 @@ def _prefix(key: str) -> dict[str, Any]:
 
 
 def driver(resource_type: str, clause: Clause) -> Driver | None:
-    """Return the index predicates of a clause, or None when no index can find its matches."""
+    """Return the index predicates of a clause, or None when no index can find its matches.
+
+    A parameter whose values are indexed under other parameters' keys (`index_codes`) is
+    found by their keys, one set of predicates for each.
+    """
+    if clause.param.special:
+        return _driver(resource_type, clause, "")
+    found = [
+        _driver(resource_type, clause, f"{resource_type}.{code}")
+        for code in clause.param.index_codes
+    ]
+    if any(d is None for d in found):
+        return None
+    drivers = [d for d in found if d is not None]
+    return Driver(max(d.rank for d in drivers), [p for d in drivers for p in d.predicates])
+
+
+def _driver(resource_type: str, clause: Clause, prefix: str) -> Driver | None:
     param, modifier = clause.param, clause.modifier
-    prefix = f"{resource_type}.{param.code}"
     if modifier == "missing":
         if clause.values[0]:
             return None
@@ -89,8 +114,10 @@ def driver(resource_type: str, clause: Clause) -> Driver | None:
         texts = [f"{prefix}{k.TEXT}{v[:TEXT_KEY_LENGTH]}" for v in _folded(clause)]
         return Driver(_RANGE, [_prefix(t) for t in texts])
     if kind == "date":
-        predicates = [_date(prefix, v) for v in clause.values]
-        return None if None in predicates else Driver(_RANGE, predicates)  # type: ignore[arg-type]
+        ranges = [_date(prefix, v) for v in clause.values]
+        if any(r is None for r in ranges):
+            return None
+        return Driver(_RANGE, [p for r in ranges if r is not None for p in r])
     if kind in ("number", "quantity"):
         predicates = [_number(prefix, v) for v in clause.values]
         return None if None in predicates else Driver(_RANGE, predicates)  # type: ignore[arg-type]
@@ -113,13 +140,9 @@ def _tokens(prefix: str, wanted: list[TokenValue]) -> Driver | None:
     exact: list[str] = []
     ranges: list[dict[str, Any]] = []
     for v in wanted:
-        if v.text:
-            ranges.append(_prefix(f"{prefix}{k.TEXT}{v.text[:TEXT_KEY_LENGTH]}"))
-        elif v.of_type is not None:
-            exact.append(f"{prefix}{k.OF_TYPE}{v.of_type[0]}|{v.of_type[1]}|{v.code}")
-        elif v.code is None:
-            return None  # "system|": the keys lead with the code
-        elif v.system is None:
+        if v.text or v.code is None:
+            return None  # display text is not indexed; "system|": keys lead with the code
+        if v.system is None:  # and :of-type, whose identifier type is checked afterwards
             ranges.append(_prefix(f"{prefix}{k.TOKEN}{v.code}|"))
         else:
             exact.append(f"{prefix}{k.TOKEN}{v.code}|{v.system}")
@@ -127,32 +150,49 @@ def _tokens(prefix: str, wanted: list[TokenValue]) -> Driver | None:
     return Driver(_EXACT if not ranges else _RANGE, predicates)
 
 
-def _date(prefix: str, v: Ordered) -> dict[str, Any] | None:
+def _date(prefix: str, v: Ordered) -> list[dict[str, Any]] | None:
+    """Return the key ranges of a date comparison.
+
+    Comparisons on a value's end read the end keys of long values and, since short values
+    (a day or less) are indexed by their start alone, the start keys from a day earlier.
+    """
     low, high = k.DATE_LOW, k.DATE_HIGH
+    day = -SHORT_SPAN
     match v.prefix:
         case "eq":
-            return _range(prefix, low, v.low, v.high)
+            return [_range(prefix, low, v.low, v.high)]
         case "gt":
-            return _range(prefix, high, v.high, HIGHEST, open_low=True)
+            return [
+                _range(prefix, high, v.high, HIGHEST, open_low=True),
+                _range(prefix, low, shift(v.high, day), HIGHEST, open_low=True),
+            ]
         case "ge":
-            return _range(prefix, high, v.low, HIGHEST)
+            return [
+                _range(prefix, high, v.low, HIGHEST),
+                _range(prefix, low, shift(v.low, day), HIGHEST),
+            ]
         case "lt":
-            return _range(prefix, low, LOWEST, v.low, open_high=True)
+            return [_range(prefix, low, LOWEST, v.low, open_high=True)]
         case "le":
-            return _range(prefix, low, LOWEST, v.high)
+            return [_range(prefix, low, LOWEST, v.high)]
         case "sa":
-            return _range(prefix, low, v.high, HIGHEST, open_low=True)
+            return [_range(prefix, low, v.high, HIGHEST, open_low=True)]
         case "eb":
-            return _range(prefix, high, LOWEST, v.low, open_high=True)
+            return [
+                _range(prefix, high, LOWEST, v.low, open_high=True),
+                _range(prefix, low, LOWEST, v.low, open_high=True),
+            ]
         case "ap":
-            return _range(prefix, high, approximate(v).low, HIGHEST)
+            near = approximate(v)
+            return [
+                _range(prefix, high, near.low, HIGHEST),
+                _range(prefix, low, shift(near.low, day), near.high),
+            ]
     return None  # ne
 
 
 def _number(prefix: str, v: Ordered) -> dict[str, Any] | None:
-    if v.unit is not None:
-        prefix = f"{prefix}{k.UNIT}{v.unit}"
-    number = v.number
+    number = v.number  # a unit or system is checked on the candidates
     assert number is not None
     match v.prefix:
         case "eq":
@@ -199,9 +239,11 @@ def _time(digits: str) -> datetime:
     return datetime.strptime(digits, "%Y%m%d%H%M%S%f").replace(tzinfo=UTC)
 
 
-def compartment(patient_ids: list[str]) -> Driver:
-    """Return the predicate of the resources in these patients' compartments."""
-    keys = [f"{k.COMPARTMENT}Patient/{i}" for i in patient_ids]
+def compartment(resource_type: str, patient_ids: list[str]) -> Driver:
+    """Return the predicate of a type's resources in these patients' compartments."""
+    if resource_type == "Patient":
+        return Driver(_ID, [_in("_id", [f"Patient/{i}" for i in patient_ids])])
+    keys = compartment_keys(patient_ids, [resource_type])
     return Driver(_COMPARTMENT, [_in("_hub.sv", keys)])
 
 
