@@ -23,6 +23,7 @@ from hub.fhir.outcome import (
 from hub.fhir.router import router as fhir_router
 from hub.metrics import Metrics
 from hub.middleware import MetricsMiddleware, TrailingSlashMiddleware
+from hub.search import layout as search_layout
 from hub.search.extract import keys as search_keys
 from hub.settings import Settings
 from hub.store.mongo import Mongo
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await mongo.ensure_indexes()
         app.state.mongo = mongo
         app.state.store = ResourceStore(mongo, search_keys)
+        await search_layout.bring_up_to_date(app.state.store)
         try:
             yield
         finally:

@@ -15,6 +15,8 @@ HISTORY = "history"
 # One document per conditional-create criteria that found no match, so that two transactions
 # creating "the same" resource at once collide on it and the loser retries and finds the match.
 CONDITIONS = "conditions"
+# Facts about the database itself, such as the layout its search keys were written in.
+META = "meta"
 
 # Ascending on purpose: queries walk it backwards for newest-first, and the embedded server
 # (SecantusDB 0.7.0b3) drops a range bound's equal values on a descending compound key.
@@ -46,6 +48,7 @@ class Mongo:
         self.resources = self.db[RESOURCES]
         self.history = self.db[HISTORY]
         self.conditions = self.db[CONDITIONS]
+        self.meta = self.db[META]
 
     async def ensure_indexes(self) -> None:
         """Create the hub's indexes and drop those it no longer uses, which would slow writes."""

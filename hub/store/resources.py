@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import DESCENDING, ReplaceOne
+from pymongo import DESCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
@@ -261,6 +261,38 @@ class ResourceStore:
         """Return the current, undeleted resources a query finds."""
         cursor = self.mongo.resources.find(scope.apply(query), projection, session=session)
         return [Stored(doc) async for doc in cursor if not doc.get("_hub", {}).get("del")]
+
+    async def search_layout(self) -> str | None:
+        """Return the layout the stored search keys were written in, if recorded."""
+        doc = await self.mongo.meta.find_one({"_id": "search"})
+        return str(doc["layout"]) if doc else None
+
+    async def rewrite_search_keys(
+        self, layout: str, progress: Callable[[int, int], None], batch: int = 500
+    ) -> int:
+        """Write every current resource's search keys again, then record the layout.
+
+        Run before serving, when the registry or the key format changed: keys written by an
+        older layout would make searches miss resources.
+        """
+        total = await self.mongo.resources.count_documents({})
+        done = 0
+        updates: list[UpdateOne] = []
+        async for doc in self.mongo.resources.find({}, batch_size=batch):
+            resource = {k: v for k, v in doc.items() if k not in INTERNAL}
+            keys = [] if doc["_hub"].get("del") else self.index_keys(resource)
+            updates.append(UpdateOne({"_id": doc["_id"]}, {"$set": {"_hub.sv": keys}}))
+            if len(updates) >= batch:
+                await self.mongo.resources.bulk_write(updates, ordered=False)
+                done += len(updates)
+                updates = []
+                progress(done, total)
+        if updates:
+            await self.mongo.resources.bulk_write(updates, ordered=False)
+            done += len(updates)
+            progress(done, total)
+        await self.mongo.meta.replace_one({"_id": "search"}, {"layout": layout}, upsert=True)
+        return done
 
     async def claim_condition(self, criteria_key: str, session: AsyncClientSession) -> None:
         """Touch the record of a conditional create, so that racing transactions conflict."""
