@@ -23,9 +23,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from hub.fhir.validate import validate_resource  # noqa: E402
+from hub.search.extract import keys as search_keys  # noqa: E402
 from hub.store.embedded import EmbeddedMongo  # noqa: E402
 from hub.store.mongo import Mongo  # noqa: E402
-from hub.search.extract import keys as search_keys  # noqa: E402
 from hub.store.resources import ResourceStore, Write, now  # noqa: E402
 
 Resources = list[dict[str, Any]]

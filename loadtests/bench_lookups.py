@@ -27,8 +27,10 @@ if str(REPO) not in sys.path:
 
 from bench_ingest import database, progress  # noqa: E402
 
-from hub.store.mongo import Mongo  # noqa: E402
+from hub.search import plan  # noqa: E402
 from hub.search.extract import keys as search_keys  # noqa: E402
+from hub.search.query import clause  # noqa: E402
+from hub.store.mongo import Mongo  # noqa: E402
 from hub.store.resources import ResourceStore, Write, now  # noqa: E402
 from hub.store.scope import UNRESTRICTED  # noqa: E402
 
@@ -121,7 +123,8 @@ async def fill(
         for s in stored:
             targets.resources.append((s.resource_type, s.id))
             if s.resource_type == "Patient":
-                targets.identifiers.append(s.doc["_hub"]["ident"][0])
+                identifier = s.doc["identifier"][0]
+                targets.identifiers.append(f"{identifier['system']}|{identifier['value']}")
             else:
                 targets.observations.append((s.timestamp, s.doc["_id"]))
         rate = (len(targets.resources) - first) / (time.perf_counter() - started)
@@ -138,10 +141,11 @@ def lookups(
         return int(await store.current(resource_type, resource_id, UNRESTRICTED) is not None)
 
     async def match() -> int:
-        found = await store.match_identifiers(
-            "Patient", [rng.choice(targets.identifiers)], UNRESTRICTED
-        )
-        return len(found)
+        token = clause("Patient", "identifier", rng.choice(targets.identifiers))
+        driver = plan.driver("Patient", token)
+        assert driver is not None
+        query = {**driver.predicates[0], "resourceType": "Patient"}
+        return len(await store.find(query, UNRESTRICTED))
 
     async def first_page() -> int:
         return len(await store.type_history("Observation", UNRESTRICTED, None, None, PAGE))

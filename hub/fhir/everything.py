@@ -17,7 +17,7 @@ from hub.fhir.search import page_url, read_request
 from hub.fhir.validate import storable_type
 from hub.identity.person import same_person
 from hub.search import compartment
-from hub.search.extract import DATE_HIGH, DATE_LOW
+from hub.search.extract import values
 from hub.search.registry import registry
 from hub.search.values import BadValue, DateRange, date_range
 from hub.store.resources import Stored
@@ -27,17 +27,12 @@ _PARAMS = {"start", "end", "_since", "_type", "_count", "_after", "_before", "_f
 _SKELETON = {"resourceType": 1, "_hub": 1}
 
 
-def _care_dates(doc: dict[str, Any]) -> DateRange | None:
-    """Return the span of a resource's clinical date from its index keys, if it has one."""
-    resource_type = doc["resourceType"]
-    param = registry().params(resource_type).get("date")
-    if param is None or not param.indexed:
+def _care_dates(doc: dict[str, Any]) -> list[DateRange] | None:
+    """Return the spans of a resource's clinical date, or None if its type has none."""
+    param = registry().params(doc["resourceType"]).get("date")
+    if param is None or param.type != "date":
         return None
-    lows, highs = f"{resource_type}.date{DATE_LOW}", f"{resource_type}.date{DATE_HIGH}"
-    keys = doc["_hub"].get("sv") or ()
-    low = [k[len(lows) :] for k in keys if k.startswith(lows)]
-    high = [k[len(highs) :] for k in keys if k.startswith(highs)]
-    return DateRange(min(low), max(high)) if low and high else None
+    return [v for v in values(doc, param) if isinstance(v, DateRange)]
 
 
 def _care_window(params: dict[str, str]) -> DateRange | None:
@@ -60,7 +55,10 @@ async def everything(ctx: Context, patient_id: str, params: list[tuple[str, str]
     patient = await ctx.store.current("Patient", patient_id, ctx.scope, ctx.session)
     if patient is None or patient.deleted:
         raise NotFound(f"Patient/{patient_id} is not known")
-    rows = await _rows(ctx, await same_person(ctx, patient), dict(params))
+    types = [t.strip() for t in dict(params).get("_type", "").split(",") if t.strip()]
+    for t in types:
+        storable_type(t)
+    rows = await _rows(ctx, await same_person(ctx, patient), dict(params), types)
     request = read_request(ctx, "Patient", params)
     start = 0
     if request.after is not None:
@@ -70,7 +68,7 @@ async def everything(ctx: Context, patient_id: str, params: list[tuple[str, str]
     shown = rows[start : start + request.count]
     found = await ctx.store.currents([r[1] for r in shown], ctx.scope, ctx.session)
     matches = [found[r[1]] for r in shown if r[1] in found]
-    referenced = await _referenced(ctx, matches, {r[1] for r in rows})
+    referenced = await _referenced(ctx, matches, {r[1] for r in rows}, types)
     entries = [_entry(ctx, s, "match") for s in matches]
     entries += [_entry(ctx, s, "include") for s in referenced]
     path = f"Patient/{patient_id}/$everything"
@@ -83,19 +81,20 @@ async def everything(ctx: Context, patient_id: str, params: list[tuple[str, str]
     return Result(200, new_bundle("searchset", entries, total=len(rows), link=links))
 
 
-async def _rows(ctx: Context, patients: list[str], params: dict[str, str]) -> list[list[Any]]:
+async def _rows(
+    ctx: Context, patients: list[str], params: dict[str, str], types: list[str]
+) -> list[list[Any]]:
     """Return [rank, key] of every resource in the compartments that the filters keep, in
     page order: the Patient records first, then by key."""
     window = _care_window(params)
     since = parse_instant(params["_since"], "_since") if "_since" in params else None
-    types = [t.strip() for t in params.get("_type", "").split(",") if t.strip()]
-    for t in types:
-        storable_type(t)
+    # Without care dates to check, the first pass reads no resource content.
+    projection = _SKELETON if window is None else None
     query = {"_hub.sv": {"$in": compartment.keys(patients, types or None)}}
-    found = await ctx.store.find(query, ctx.scope, ctx.session, _SKELETON)
+    found = await ctx.store.find(query, ctx.scope, ctx.session, projection)
     if not types or "Patient" in types:
         by_id = {"_id": {"$in": [f"Patient/{p}" for p in patients]}}
-        found += await ctx.store.find(by_id, ctx.scope, ctx.session, _SKELETON)
+        found += await ctx.store.find(by_id, ctx.scope, ctx.session, projection)
     rows = []
     for stored in found:
         doc = stored.doc
@@ -105,19 +104,22 @@ async def _rows(ctx: Context, patients: list[str], params: dict[str, str]) -> li
             continue
         if window and doc["resourceType"] != "Patient":
             dates = _care_dates(doc)
-            if dates is not None and not dates.overlaps(window):
+            if dates and not any(d.overlaps(window) for d in dates):
                 continue
         rows.append([0 if doc["resourceType"] == "Patient" else 1, doc["_id"]])
     return sorted(rows)
 
 
-async def _referenced(ctx: Context, shown: list[Stored], listed: set[str]) -> list[Stored]:
-    """Return the resources outside the compartment that the shown resources reference."""
+async def _referenced(
+    ctx: Context, shown: list[Stored], listed: set[str], types: list[str]
+) -> list[Stored]:
+    """Return the resources outside the compartment that the shown resources reference
+    (of the `_type` types only, when given)."""
     wanted: set[str] = set()
     for stored in shown:
         for _, ref in walk(stored.resource, "", 1000).found:
             parts = ref.split("/")
-            if len(parts) == 2 and ref not in listed:
+            if len(parts) == 2 and ref not in listed and (not types or parts[0] in types):
                 wanted.add(ref)
     found = await ctx.store.currents(sorted(wanted), ctx.scope, ctx.session)
     return [s for s in found.values() if not s.deleted]

@@ -17,11 +17,15 @@ class References:
         """Tell whether any reference points at a Bundle entry by urn:uuid."""
         return any(value.startswith("urn:uuid:") for _, value in self.found)
 
-    def resolve(self, resolved: dict[str, str]) -> str | None:
-        """Point references at the stored ids of the entries they name; return an unresolved
+    def resolve(self, resolved: dict[str, str], base: str) -> str | None:
+        """Point references at the stored ids of the entries they name, and make references
+        under this hub's own base relative, as the hub searches them; return an unresolved
         urn:uuid if one is left. Works from the values as received, so it may run again."""
         unresolved = None
+        local = base.rstrip("/") + "/"
         for holder, value in self.found:
+            if value.startswith(local):
+                value = value[len(local) :]
             holder["reference"] = resolved.get(value, value)
             if unresolved is None and holder["reference"].startswith("urn:uuid:"):
                 unresolved = value

@@ -148,7 +148,7 @@ async def _apply(ctx: Context, entries: list[Entry]) -> Plan:
     for i, w in plan.written.items():
         if plan.writes[w].resource is None:
             continue
-        unresolved = entries[i].references.resolve(plan.resolved)
+        unresolved = entries[i].references.resolve(plan.resolved, ctx.base)
         if unresolved:
             raise BadRequest(
                 f"Reference {unresolved} points at no entry of this bundle "

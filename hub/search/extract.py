@@ -153,9 +153,12 @@ def _tokens(param: SearchParam, element: Any, suffix: str) -> Iterator[Token]:
             if isinstance(element.get("text"), str):
                 yield Token(None, None, fold(element["text"]))
         elif "value" in element and isinstance(element["value"], str):
-            types = (element.get("type") or {}).get("coding") or ()
-            of_type = tuple((c.get("system") or "", c.get("code") or "") for c in types)
-            yield Token(element.get("system"), element["value"], None, of_type)
+            kind = element.get("type") or {}
+            of_type = tuple(
+                (c.get("system") or "", c.get("code") or "") for c in kind.get("coding") or ()
+            )
+            text = fold(kind["text"]) if isinstance(kind.get("text"), str) else None
+            yield Token(element.get("system"), element["value"], text, of_type)
         elif "code" in element or "display" in element:
             display = element.get("display")
             yield Token(
