@@ -24,7 +24,7 @@ from hub.store.resources import Stored
 
 _PARAMS = {"start", "end", "_since", "_type", "_count", "_after", "_before", "_format"}
 # What the first pass reads of each resource: enough to filter, order and page.
-_SKELETON = {"resourceType": 1, "_hub": 1}
+_SKELETON = {"resourceType": 1, "_hub.ts": 1}
 
 
 def _care_dates(doc: dict[str, Any]) -> list[DateRange] | None:
@@ -90,7 +90,9 @@ async def _rows(
     since = parse_instant(params["_since"], "_since") if "_since" in params else None
     # Without care dates to check, the first pass reads no resource content.
     projection = _SKELETON if window is None else None
-    query = {"_hub.sv": {"$in": compartment.keys(patients, types or None)}}
+    query: dict[str, Any] = {"_hub.sv": {"$in": compartment.record_keys(patients)}}
+    if types:
+        query["resourceType"] = {"$in": types}
     found = await ctx.store.find(query, ctx.scope, ctx.session, projection)
     if not types or "Patient" in types:
         by_id = {"_id": {"$in": [f"Patient/{p}" for p in patients]}}

@@ -1,27 +1,34 @@
 """The Patient compartment: the resources that belong to a patient's record.
 https://hl7.org/fhir/R4/compartmentdefinition-patient.html
 
-Membership is read from the reference parameters the compartment definition names, so it
-needs no index keys of its own: one `$in` over those parameters' keys finds a compartment.
+Membership is read from the reference parameters the compartment definition names. A search
+of one type in a compartment uses those parameters' keys; a whole record (`$everything`) uses
+the one compartment key each member carries (`@Patient/id`).
 """
 
 from typing import Any
 
-from hub.search.extract import EXACT, Reference, values
+from hub.search.extract import COMPARTMENT, EXACT, Reference, values
 from hub.search.registry import registry
 
 
-def keys(patient_ids: list[str], types: list[str] | None = None) -> list[str]:
-    """Return the index keys of the resources in these patients' compartments."""
+def keys(patient_ids: list[str], types: list[str]) -> list[str]:
+    """Return the index keys of these types' resources in these patients' compartments."""
     reg = registry()
     found: set[str] = set()
     for resource_type, codes in reg.compartment.items():
-        if types is not None and resource_type not in types:
+        if resource_type not in types:
             continue
         for code in codes:
             for index_code in reg.params(resource_type)[code].index_codes:
                 found.update(f"{resource_type}.{index_code}{EXACT}Patient/{p}" for p in patient_ids)
     return sorted(found)
+
+
+def record_keys(patient_ids: list[str]) -> list[str]:
+    """Return the compartment keys of these patients: every resource of their records but
+    the Patient resources themselves."""
+    return [f"{COMPARTMENT}Patient/{p}" for p in patient_ids]
 
 
 def contains(resource: dict[str, Any], patient_ids: list[str]) -> bool:

@@ -31,6 +31,8 @@ DATE_LOW = "("
 DATE_HIGH = ")"
 EXACT = "*"
 ANY_FIRST, ANY_END = "!", "-"
+# Before a patient's reference: the resource is in that patient's compartment.
+COMPARTMENT = "@"
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,14 @@ def param_keys(resource_type: str, param: SearchParam, items: list[Any]) -> Iter
 def keys(resource: dict[str, Any]) -> list[str]:
     """Return every index key of a resource: its values for the parameters that own keys."""
     resource_type = resource["resourceType"]
+    reg = registry()
     found: set[str] = set()
-    for param in registry().indexed(resource_type):
+    for param in reg.indexed(resource_type):
         found.update(param_keys(resource_type, param, values(resource, param)))
+    # One key per patient whose compartment holds the resource, so that a patient's whole
+    # record is one index lookup (a long `$in` over every type's keys costs far more).
+    for code in reg.compartment.get(resource_type, ()) if resource_type != "Patient" else ():
+        for ref in values(resource, reg.params(resource_type)[code]):
+            if isinstance(ref, Reference) and ref.type == "Patient" and ref.reference:
+                found.add(f"{COMPARTMENT}{ref.reference}")
     return sorted(found)

@@ -14,7 +14,7 @@ from hub.store.resources import ResourceStore
 
 log = logging.getLogger("ehrhub.search")
 # Raise when extract.py writes keys differently; the registry's changes are seen by its hash.
-KEY_FORMAT = 1
+KEY_FORMAT = 2
 _REGISTRY = Path(__file__).with_name("parameters.json")
 _PROGRESS_SECONDS = 5.0
 

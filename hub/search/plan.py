@@ -27,7 +27,10 @@ from hub.search.values import (
 # A chain or _has resolving to more targets than this filters instead of driving.
 MAX_IN = 5000
 # Lower ranks drive first: exact keys, then a patient's compartment, then ranges and prefixes.
-_ID, _EXACT, _COMPARTMENT, _RANGE, _ANY = range(5)
+# A reference or an identifier names one resource, a code is shared by many: so resources by
+# id, then by what points at one resource (references, identifiers, a compartment), then by
+# codes, then by ranges and prefixes, then anything with a value.
+_ID, _ONE, _EXACT, _RANGE, _ANY = range(5)
 
 
 @dataclass
@@ -102,14 +105,17 @@ def _driver(resource_type: str, clause: Clause, prefix: str) -> Driver | None:
     if clause.resolved is not None:
         if clause.has_param:
             return Driver(_ID, [_in("_id", [f"{resource_type}/{i}" for i in clause.resolved])])
-        return Driver(_EXACT, [_in("_hub.sv", [f"{prefix}{k.EXACT}{r}" for r in clause.resolved])])
+        return Driver(_ONE, [_in("_hub.sv", [f"{prefix}{k.EXACT}{r}" for r in clause.resolved])])
     if param.special == "id":
         return Driver(_ID, [_in("_id", [f"{resource_type}/{v.code}" for v in clause.values])])
     if param.special == "lastUpdated":
         return _last_updated(resource_type, clause)
     kind = param.type
     if kind == "token":
-        return _tokens(prefix, clause.values)
+        found = _tokens(prefix, clause.values)
+        if found is not None and found.rank == _EXACT and param.code == "identifier":
+            found.rank = _ONE
+        return found
     if kind == "string":
         texts = [f"{prefix}{k.TEXT}{v[:TEXT_KEY_LENGTH]}" for v in _folded(clause)]
         return Driver(_RANGE, [_prefix(t) for t in texts])
@@ -126,9 +132,9 @@ def _driver(resource_type: str, clause: Clause, prefix: str) -> Driver | None:
             if any(v.system is None for v in clause.values):
                 return None
             keys = [f"{prefix}{k.REF_IDENTIFIER}{v.system}|{v.code}" for v in clause.values]
-            return Driver(_EXACT, [_in("_hub.sv", keys)])
+            return Driver(_ONE, [_in("_hub.sv", keys)])
         forms = [f for v in clause.values for f in reference_forms(clause, v)]
-        return Driver(_EXACT, [_in("_hub.sv", [f"{prefix}{k.EXACT}{f}" for f in forms])])
+        return Driver(_ONE, [_in("_hub.sv", [f"{prefix}{k.EXACT}{f}" for f in forms])])
     return Driver(_EXACT, [_in("_hub.sv", [f"{prefix}{k.EXACT}{v}" for v in clause.values])])
 
 
@@ -244,7 +250,7 @@ def compartment(resource_type: str, patient_ids: list[str]) -> Driver:
     if resource_type == "Patient":
         return Driver(_ID, [_in("_id", [f"Patient/{i}" for i in patient_ids])])
     keys = compartment_keys(patient_ids, [resource_type])
-    return Driver(_COMPARTMENT, [_in("_hub.sv", keys)])
+    return Driver(_ONE, [_in("_hub.sv", keys)])
 
 
 def best(resource_type: str, clauses: list[Clause], extra: list[Driver]) -> Driver | None:
