@@ -1,10 +1,12 @@
-"""Locust scenario: hospitals posting transaction bundles to the hub and reading patients back."""
+"""Locust scenarios: hospitals posting transaction bundles to the hub and reading patients back,
+and clinicians finding a patient by citizen ID and reading their record and labs."""
 
 import hashlib
 import json
 import os
 import random
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from locust import FastHttpUser, between, task
 # Locust puts only this folder on sys.path; the adapters live at the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.simulate.sample import sample_bundles  # noqa: E402
+from adapters.simulate.sample import CCCD_SYSTEM, LOINC_SYSTEM, sample_bundles  # noqa: E402
 
 Bundle = dict[str, Any]
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
@@ -22,6 +24,8 @@ RUN_SEED = os.environ.get("EHRHUB_LOCUST_SEED") or str(random.SystemRandom().get
 RESEND_ONE_IN = 5
 # Bundles kept per user for re-sends: enough to pick from, bounded memory.
 HISTORY_SIZE = 50
+# Patients each clinician sends on start, and then looks up.
+CLINIC_PATIENTS = 5
 
 
 def seed_of(*parts: object) -> int:
@@ -107,3 +111,83 @@ class HospitalSync(FastHttpUser):
                 response.failure(f"a re-send must create nothing; got {created[:5]}")
                 return None
             return answer
+
+
+class Clinician(FastHttpUser):
+    """A clinician who finds a patient by citizen ID, reads the whole record, then their labs.
+
+    On start it sends a few patients of its own (conditional creates: a re-run with the same
+    EHRHUB_LOCUST_SEED creates nothing) and keeps what it needs to check the answers: the
+    citizen ID, and each Observation's LOINC code and UTC time.
+    """
+
+    wait_time = between(1.0, 3.0)
+
+    def on_start(self) -> None:
+        """Seed this clinician's patients."""
+        self.seed = seed_of(RUN_SEED, "clinician", os.getpid(), id(self))
+        self.rng = random.Random(self.seed)
+        self.patients: list[tuple[str, list[tuple[str, datetime]]]] = []
+        for bundle in sample_bundles(CLINIC_PATIENTS, seed=self.seed):
+            with self.client.post(
+                "/fhir",
+                data=json.dumps(bundle).encode(),
+                headers=FHIR_JSON,
+                name="/fhir [clinician seed]",
+                catch_response=True,
+            ) as response:
+                if response.status_code != 200:
+                    response.failure(f"status {response.status_code}: {response.text[:300]}")
+                    continue
+            self.patients.append(clinical_facts(bundle))
+
+    @task
+    def open_patient(self) -> None:
+        """Find a patient by citizen ID, read $everything, and search one lab by code and date."""
+        if not self.patients:
+            return
+        cccd, observations = self.rng.choice(self.patients)
+        with self.client.get(
+            f"/fhir/Patient?identifier={CCCD_SYSTEM}|{cccd}",
+            headers=FHIR_JSON,
+            name="/fhir/Patient?identifier=[cccd]",
+            catch_response=True,
+        ) as response:
+            found = response.json().get("entry", []) if response.status_code == 200 else []
+            if not found:
+                response.failure(f"no Patient with citizen ID {cccd}: {response.text[:300]}")
+                return
+            pid = found[0]["resource"]["id"]
+        self.client.get(
+            f"/fhir/Patient/{pid}/$everything",
+            headers=FHIR_JSON,
+            name="/fhir/Patient/[id]/$everything",
+        )
+        code, taken = self.rng.choice(observations)
+        since = taken.date().isoformat()
+        expected = sum(1 for c, t in observations if c == code and t.date() >= taken.date())
+        with self.client.get(
+            f"/fhir/Observation?patient={pid}&code={LOINC_SYSTEM}|{code}&date=ge{since}",
+            headers=FHIR_JSON,
+            name="/fhir/Observation?patient&code&date=ge",
+            catch_response=True,
+        ) as response:
+            total = response.json().get("total", -1) if response.status_code == 200 else -1
+            # At least: another patient's records may share the citizen ID by chance.
+            if total < expected:
+                response.failure(f"{total} Observations found, {expected} were sent")
+
+
+def clinical_facts(bundle: Bundle) -> tuple[str, list[tuple[str, datetime]]]:
+    """Return a sample bundle's citizen ID and its Observations' LOINC codes and UTC times."""
+    resources = [entry["resource"] for entry in bundle["entry"]]
+    patient = next(r for r in resources if r["resourceType"] == "Patient")
+    cccd = next(i["value"] for i in patient["identifier"] if i["system"] == CCCD_SYSTEM)
+    observations = [
+        (coding["code"], datetime.fromisoformat(r["effectiveDateTime"]).astimezone(UTC))
+        for r in resources
+        if r["resourceType"] == "Observation"
+        for coding in r["code"]["coding"]
+        if coding["system"] == LOINC_SYSTEM
+    ]
+    return cccd, observations
