@@ -72,6 +72,12 @@ class BadRequest(HubError):
     """400: the request is malformed."""
 
 
+class TooCostly(HubError):
+    """A request the hub refuses because answering it would read too much."""
+
+    code = "too-costly"
+
+
 class InvalidResource(HubError):
     """400: a resource breaks the FHIR base model."""
 

@@ -3,11 +3,12 @@ https://hl7.org/fhir/R4/search.html
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from hub.fhir.bundle import full_url, new_bundle
-from hub.fhir.outcome import BadRequest, Issue, operation_outcome
+from hub.fhir.outcome import BadRequest, Issue, TooCostly, operation_outcome
 from hub.fhir.params import page_size
 from hub.fhir.result import Context, Result
 from hub.fhir.validate import storable_type
@@ -31,7 +32,7 @@ class Request:
     params: list[tuple[str, str]]
     count: int
     sort: list[page.SortKey]
-    total: str = "accurate"
+    total: str | None = None  # not asked: given where it costs nothing more
     summary: str = "false"
     elements: list[str] = field(default_factory=list)
     after: list[Any] | None = None
@@ -101,11 +102,56 @@ async def search_type(
     query = parse(resource_type, params)
     request = read_request(ctx, resource_type, params)
     warnings = _warnings(ctx, [query])
+    if not query.clauses and compartment is None and _newest_first(request):
+        return await _newest(ctx, resource_type, request, path or resource_type, warnings)
     extra = [plan.compartment(resource_type, compartment)] if compartment is not None else []
     found = await engine.find(ctx, query, extra)
     if compartment is not None:
         found = [s for s in found if compartment_contains(s.doc, compartment)]
     return await respond(ctx, request, found, path or resource_type, warnings)
+
+
+def _newest_first(request: Request) -> bool:
+    """Tell whether a search asks for nothing but a type's resources, newest first or in no
+    order: the type-time index then serves it a page at a time."""
+    sort = request.sort
+    plain = not sort or (len(sort) == 1 and sort[0].param.special == "lastUpdated")
+    return plain and (not sort or sort[0].descending) and request.before is None
+
+
+async def _newest(
+    ctx: Context, resource_type: str, request: Request, path: str, warnings: list[Issue]
+) -> Result:
+    """Answer a search without criteria: the type's resources newest first.
+
+    Matching every resource of a type, it is read a page at a time by time windows, as type
+    history is, instead of whole; a total is counted only on request (`_total=accurate`).
+    """
+    extra: dict[str, Any] = {}
+    if request.total == "accurate" or request.summary == "count":
+        query = {"resourceType": resource_type, "_hub.del": {"$exists": False}}
+        extra["total"] = len(await ctx.store.find(query, ctx.scope, ctx.session, {"_id": 1}))
+    self_url = page_url(ctx, path, request.params)
+    if request.summary == "count":
+        return Result(200, new_bundle("searchset", [], **extra, link=[_link("self", self_url)]))
+    after = request.after
+    if after is not None and (len(after) != 2 or not isinstance(after[0], str)):
+        raise BadRequest("_after is not a page cursor of this search", expression="_after")
+    last = (datetime.fromisoformat(after[0]), str(after[1])) if after else None
+    found = await ctx.store.type_history(
+        resource_type, ctx.scope, None, last, request.count + 1, ctx.session, current_only=True
+    )
+    shown = found[: request.count]
+    includes = await included(ctx, shown, parse_includes(request.params))
+    entries = [_entry(ctx, s, "match", request) for s in shown]
+    entries += [_entry(ctx, s, "include", request) for s in includes]
+    if warnings:
+        entries.append({"resource": operation_outcome(warnings), "search": {"mode": "outcome"}})
+    links = [_link("self", self_url)]
+    if len(found) > request.count:
+        row = [shown[-1].timestamp.isoformat(), shown[-1].doc["_id"]]
+        links.append(_link("next", page_url(ctx, path, request.params, "_after", row)))
+    return Result(200, new_bundle("searchset", entries, **extra, link=links))
 
 
 async def search_system(ctx: Context, params: list[tuple[str, str]]) -> Result:
@@ -125,6 +171,11 @@ async def search_system(ctx: Context, params: list[tuple[str, str]]) -> Result:
         ]
     request = read_request(ctx, types[0] if len(types) == 1 else None, params)
     warnings = _warnings(ctx, queries)
+    if not any(q.clauses for q in queries):
+        raise TooCostly(
+            "A search across resource types needs at least one search parameter; "
+            "list one type's resources with GET /fhir/{type}"
+        )
     found: list[Stored] = []
     for q in queries:
         if q.unknown:

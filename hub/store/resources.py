@@ -210,8 +210,10 @@ class ResourceStore:
         after: tuple[datetime, str] | None,
         count: int,
         session: AsyncClientSession | None = None,
+        current_only: bool = False,
     ) -> list[Stored]:
-        """Return up to `count` versions of a type's resources, newest first.
+        """Return up to `count` versions of a type's resources, newest first; with
+        `current_only`, the type's current, undeleted resources.
 
         Versions are ordered by (time, key), so that versions written in the same millisecond
         still have a place; `after` is the (time, key) of the last version already seen.
@@ -220,14 +222,14 @@ class ResourceStore:
         newest: a page costs what its windows hold, not what the whole type holds.
         """
         base: dict[str, Any] = {"resourceType": resource_type}
+        current = {"_hub.del": {"$exists": False}} if current_only else None
         floor = max(since, _EPOCH) if since else _EPOCH
         found: list[Stored] = []
         if after is not None:
             at, last_key = after
             if at >= floor:
-                found += await self._newest(
-                    base | {"_hub.ts": at, "_id": {"$lt": last_key}}, scope, count, session
-                )
+                query = base | {"_hub.ts": at, "_id": {"$lt": last_key}}
+                found += await self._newest(query, scope, count, session, current)
             top = at
         else:
             top = now() + _SLACK
@@ -235,17 +237,27 @@ class ResourceStore:
         while len(found) < count and top > floor:
             bottom = max(top - width, floor)
             window = base | {"_hub.ts": {"$gte": bottom, "$lt": top}}
-            found += await self._newest(window, scope, count - len(found), session)
+            found += await self._newest(window, scope, count - len(found), session, current)
             top, width = bottom, width * _WINDOW_GROWTH
         return found[:count]
 
     async def _newest(
-        self, query: dict[str, Any], scope: Scope, count: int, session: AsyncClientSession | None
+        self,
+        query: dict[str, Any],
+        scope: Scope,
+        count: int,
+        session: AsyncClientSession | None,
+        current: dict[str, Any] | None = None,
     ) -> list[Stored]:
-        """Return the newest `count` versions matching a query, current and superseded ones."""
+        """Return the newest `count` versions matching a query, current and superseded ones;
+        given `current`, the current versions meeting it."""
         found: list[Stored] = []
         order = [("_hub.ts", DESCENDING), ("_id", DESCENDING)]
-        for collection in (self.mongo.resources, self.mongo.history):
+        collections = (
+            [self.mongo.resources] if current else [self.mongo.resources, self.mongo.history]
+        )
+        query = query | (current or {})
+        for collection in collections:
             cursor = collection.find(scope.apply(query), session=session).sort(order).limit(count)
             found += [Stored(doc) async for doc in cursor]
         found.sort(key=lambda s: (s.timestamp, s.doc["_id"]), reverse=True)
