@@ -134,10 +134,7 @@ async def _newest(
     self_url = page_url(ctx, path, request.params)
     if request.summary == "count":
         return Result(200, new_bundle("searchset", [], **extra, link=[_link("self", self_url)]))
-    after = request.after
-    if after is not None and (len(after) != 2 or not isinstance(after[0], str)):
-        raise BadRequest("_after is not a page cursor of this search", expression="_after")
-    last = (datetime.fromisoformat(after[0]), str(after[1])) if after else None
+    last = _newest_cursor(request.after) if request.after is not None else None
     found = await ctx.store.type_history(
         resource_type, ctx.scope, None, last, request.count + 1, ctx.session, current_only=True
     )
@@ -152,6 +149,16 @@ async def _newest(
         row = [shown[-1].timestamp.isoformat(), shown[-1].doc["_id"]]
         links.append(_link("next", page_url(ctx, path, request.params, "_after", row)))
     return Result(200, new_bundle("searchset", entries, **extra, link=links))
+
+
+def _newest_cursor(row: list[Any]) -> tuple[datetime, str]:
+    """Read the (time, key) of the last resource a newest-first page showed."""
+    try:
+        return datetime.fromisoformat(row[0]), str(row[1])
+    except (ValueError, TypeError, IndexError):
+        raise BadRequest(
+            "_after is not a page cursor of this search", expression="_after"
+        ) from None
 
 
 async def search_system(ctx: Context, params: list[tuple[str, str]]) -> Result:
