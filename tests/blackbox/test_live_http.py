@@ -107,3 +107,29 @@ def test_a_lost_database_gives_503_not_500(tmp_path: Path) -> None:
 
 def _basic() -> dict[str, object]:
     return {"resourceType": "Basic", "code": {"text": "black-box check"}}
+
+
+def test_everything_walks_a_whole_record_over_http(base: str) -> None:
+    """A patient's record, sent as one bundle, comes back whole through `$everything`'s pages:
+    each resource once, the links usable as given (absolute, `$` and cursors encoded)."""
+    body = (
+        FIXTURES / "synthea" / "Clemente_Kreiger_1484a42d-0eaf-4654-9cbf-6b050a5cd73b.json"
+    ).read_bytes()
+    sent = httpx.post(f"{base}/fhir", content=body, headers=FHIR_JSON, timeout=120)
+    assert sent.status_code == 200, sent.text[:500]
+    locations = [e["response"]["location"].split("/_history")[0] for e in sent.json()["entry"]]
+    [patient] = [loc for loc in locations if loc.startswith("Patient/")]
+    url = f"{base}/fhir/{patient}/$everything?_count=20"
+    seen: list[str] = []
+    referenced: set[str] = set()  # the organization and practitioner, outside the compartment
+    while url:
+        page = httpx.get(url, timeout=60)
+        assert page.status_code == 200, page.text[:500]
+        bundle = page.json()
+        for e in bundle["entry"]:
+            found = f"{e['resource']['resourceType']}/{e['resource']['id']}"
+            (seen.append if e["search"]["mode"] == "match" else referenced.add)(found)
+        url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), "")
+    assert len(seen) == len(set(seen)) == bundle["total"]
+    assert set(seen) | referenced == set(locations)
+    assert {r.split("/")[0] for r in referenced} == {"Organization", "Practitioner"}
