@@ -139,11 +139,7 @@ async def _newest(
         resource_type, ctx.scope, None, last, request.count + 1, ctx.session, current_only=True
     )
     shown = found[: request.count]
-    includes = await included(ctx, shown, parse_includes(request.params))
-    entries = [_entry(ctx, s, "match", request) for s in shown]
-    entries += [_entry(ctx, s, "include", request) for s in includes]
-    if warnings:
-        entries.append({"resource": operation_outcome(warnings), "search": {"mode": "outcome"}})
+    entries = await _entries(ctx, request, shown, warnings)
     links = [_link("self", self_url)]
     if len(found) > request.count:
         row = [shown[-1].timestamp.isoformat(), shown[-1].doc["_id"]]
@@ -205,18 +201,25 @@ async def respond(
     shown, has_previous, has_next = page.window(
         rows, request.sort, request.count, request.after, request.before
     )
-    matches = [stored for _, stored in shown]
-    includes = await included(ctx, matches, parse_includes(request.params))
-    entries = [_entry(ctx, s, "match", request) for s in matches]
-    entries += [_entry(ctx, s, "include", request) for s in includes]
-    if warnings:
-        entries.append({"resource": operation_outcome(warnings), "search": {"mode": "outcome"}})
+    entries = await _entries(ctx, request, [stored for _, stored in shown], warnings)
     links = [_link("self", self_url)]
     if has_previous and shown:
         links.append(_link("previous", page_url(ctx, path, request.params, "_before", shown[0][0])))
     if has_next and shown:
         links.append(_link("next", page_url(ctx, path, request.params, "_after", shown[-1][0])))
     return Result(200, new_bundle("searchset", entries, **extra, link=links))
+
+
+async def _entries(
+    ctx: Context, request: Request, matches: list[Stored], warnings: list[Issue]
+) -> list[dict[str, Any]]:
+    """Return a page's entries: its matches, what they include, and the warnings."""
+    includes = await included(ctx, matches, parse_includes(request.params))
+    entries = [_entry(ctx, s, "match", request) for s in matches]
+    entries += [_entry(ctx, s, "include", request) for s in includes]
+    if warnings:
+        entries.append({"resource": operation_outcome(warnings), "search": {"mode": "outcome"}})
+    return entries
 
 
 def _entry(ctx: Context, stored: Stored, mode: str, request: Request) -> dict[str, Any]:
