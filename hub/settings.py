@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 50 * 1024 * 1024
     # Bundles with more entries than this are refused whole (413).
     max_bundle_entries: int = 10_000
+    # A search whose index lookup finds more resources than this is refused (400, too-costly)
+    # rather than read whole: a national database holds millions of each type.
+    max_search_candidates: int = 20_000
     default_page_size: int = 50
     max_page_size: int = 1000
     # Attempts at a write that lost a race with another writer of the same resource.

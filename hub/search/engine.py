@@ -1,5 +1,6 @@
 """Running a parsed query: resolve chains, find candidates by one index, keep exact matches."""
 
+from hub.fhir.outcome import TooCostly
 from hub.fhir.result import Context
 from hub.search import plan
 from hub.search.extract import Reference, values
@@ -18,14 +19,24 @@ async def find(ctx: Context, query: Query, extra: list[plan.Driver] | None = Non
     chosen = plan.best(query.resource_type, query.clauses, extra or [])
     # Nothing indexable: every resource of the type, by the type-time index.
     predicates = chosen.predicates if chosen else [{}]
+    cap = ctx.settings.max_search_candidates
     found: dict[str, Stored] = {}
     for predicate in predicates:
         # The driving predicate first: the embedded server uses the first indexed field.
         candidates = await ctx.store.find(
-            {**predicate, "resourceType": query.resource_type}, ctx.scope, ctx.session
+            {**predicate, "resourceType": query.resource_type},
+            ctx.scope,
+            ctx.session,
+            None,
+            cap + 1,
         )
         for stored in candidates:
             found.setdefault(stored.doc["_id"], stored)
+        if len(found) > cap:
+            raise TooCostly(
+                f"This {query.resource_type} search would read more than {cap:,} resources; "
+                "add criteria that narrow it (a patient, an identifier, a date range)"
+            )
     return [s for s in found.values() if matches(query, s.doc)]
 
 

@@ -269,9 +269,12 @@ class ResourceStore:
         scope: Scope,
         session: AsyncClientSession | None = None,
         projection: dict[str, Any] | None = None,
+        limit: int = 0,
     ) -> list[Stored]:
-        """Return the current, undeleted resources a query finds."""
-        cursor = self.mongo.resources.find(scope.apply(query), projection, session=session)
+        """Return the current, undeleted resources a query finds (at most `limit`, if given)."""
+        cursor = self.mongo.resources.find(
+            scope.apply(query), projection, session=session, limit=limit
+        )
         return [Stored(doc) async for doc in cursor if not doc.get("_hub", {}).get("del")]
 
     async def search_layout(self) -> str | None:

@@ -1,10 +1,11 @@
 """A search without criteria lists a type's current resources newest first, a page at a time,
 and a search across types without criteria is refused as too costly."""
 
+import uuid
 from typing import Any
 
 import httpx
-from support import FHIR_JSON
+from support import FHIR_JSON, observation
 
 FLAG_CODE = {"coding": [{"system": "http://snomed.info/sct", "code": "105658004"}]}
 
@@ -74,7 +75,31 @@ async def test_a_forged_page_cursor_is_refused(client: httpx.AsyncClient) -> Non
     """A cursor the hub did not write is a 400 naming it, never a 500."""
     cursors = ["WyJub3RhZGF0ZSIsIngiXQ", "not-base64!", "W10"]  # ["notadate","x"], junk, []
     for cursor in cursors:
-        for url in (f"/fhir/Flag?_after={cursor}", f"/fhir/Flag?status=active&_after={cursor}"):
+        for url in (f"/fhir/Flag?_after={cursor}", f"/fhir/Observation?status=final&_after={cursor}"):
             response = await client.get(url)
             assert response.status_code == 400, (url, response.text)
             assert response.json()["issue"][0]["expression"] == ["_after"]
+
+
+async def test_a_search_finding_too_many_candidates_is_refused(
+    app: Any, client: httpx.AsyncClient
+) -> None:
+    """A search whose index lookup finds more than EHRHUB_MAX_SEARCH_CANDIDATES resources is
+    refused as too costly, naming the type and how to narrow it; below the cap it is served."""
+    subject = f"Patient/cap-{uuid.uuid4().hex[:8]}"
+    for _ in range(4):
+        await client.post("/fhir/Observation", json=observation(subject), headers=FHIR_JSON)
+    settings = app.state.settings
+    app.state.settings = settings.model_copy(update={"max_search_candidates": 3})
+    try:
+        refused = await client.get(f"/fhir/Observation?subject={subject}")
+        app.state.settings = settings.model_copy(update={"max_search_candidates": 4})
+        served = await client.get(f"/fhir/Observation?subject={subject}")
+    finally:
+        app.state.settings = settings
+    assert refused.status_code == 400
+    issue = refused.json()["issue"][0]
+    assert issue["code"] == "too-costly"
+    assert "more than 3 resources" in issue["diagnostics"]
+    assert served.status_code == 200
+    assert served.json()["total"] == 4
