@@ -135,8 +135,9 @@ def window(
     before: list[Any] | None,
 ) -> tuple[list[tuple[list[Any], Stored]], bool, bool]:
     """Return one page of rows and whether pages exist before and after it."""
-    if len(after or before or [None]) != len(keys) + 1 and (after or before):
-        raise BadRequest("The page cursor does not fit this search's _sort", expression="_sort")
+    for name, given in (("_after", after), ("_before", before)):
+        if given is not None and len(given) != len(keys) + 1:
+            raise BadRequest(f"{name} is not a page cursor of this search", expression=name)
     if before is not None:
         earlier = [r for r in rows if compare(r[0], before, keys) < 0]
         page = earlier[-count:]

@@ -75,7 +75,10 @@ async def test_a_forged_page_cursor_is_refused(client: httpx.AsyncClient) -> Non
     """A cursor the hub did not write is a 400 naming it, never a 500."""
     cursors = ["WyJub3RhZGF0ZSIsIngiXQ", "not-base64!", "W10"]  # ["notadate","x"], junk, []
     for cursor in cursors:
-        for url in (f"/fhir/Flag?_after={cursor}", f"/fhir/Observation?status=final&_after={cursor}"):
+        for url in (
+            f"/fhir/Flag?_after={cursor}",
+            f"/fhir/Observation?status=final&_after={cursor}",
+        ):
             response = await client.get(url)
             assert response.status_code == 400, (url, response.text)
             assert response.json()["issue"][0]["expression"] == ["_after"]
