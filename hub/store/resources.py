@@ -337,6 +337,8 @@ class ResourceStore:
                 continue
             old = dict(w.previous.doc)
             old["_id"] = f"{old['_id']}/_history/{w.previous.version}"
+            # Only current versions are searched: a superseded one keeps no search keys.
+            old["_hub"] = {k: v for k, v in old["_hub"].items() if k != "sv"}
             moves.append(old)
             replaces.append(ReplaceOne({"_id": doc["_id"], "_hub.v": w.previous.version}, doc))
         with _conflicts():
