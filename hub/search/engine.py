@@ -16,28 +16,34 @@ async def find(ctx: Context, query: Query, extra: list[plan.Driver] | None = Non
     for clause in query.clauses:
         if clause.chain is not None:
             await _resolve(ctx, query.resource_type, clause)
-    chosen = plan.best(query.resource_type, query.clauses, extra or [])
+    drivers = plan.ranked(query.resource_type, query.clauses, extra or [])
     # Nothing indexable: every resource of the type, by the type-time index.
-    predicates = chosen.predicates if chosen else [{}]
+    for chosen in drivers or [plan.Driver(0, [{}])]:
+        found = await _candidates(ctx, query.resource_type, chosen)
+        if found is not None:
+            return [s for s in found.values() if matches(query, s.doc)]
+        # Too many by this index: the next most selective clause may find fewer.
+    cap = ctx.settings.max_search_candidates
+    raise TooCostly(
+        f"This {query.resource_type} search would read more than {cap:,} resources; "
+        "add criteria that narrow it (a patient, an identifier, a date range)"
+    )
+
+
+async def _candidates(
+    ctx: Context, resource_type: str, chosen: plan.Driver
+) -> dict[str, Stored] | None:
+    """Return the resources a driver's predicates find, or None if they exceed the cap."""
     cap = ctx.settings.max_search_candidates
     found: dict[str, Stored] = {}
-    for predicate in predicates:
+    for predicate in chosen.predicates:
         # The driving predicate first: the embedded server uses the first indexed field.
-        candidates = await ctx.store.find(
-            {**predicate, "resourceType": query.resource_type},
-            ctx.scope,
-            ctx.session,
-            None,
-            cap + 1,
-        )
-        for stored in candidates:
+        query = {**predicate, "resourceType": resource_type}
+        for stored in await ctx.store.find(query, ctx.scope, ctx.session, None, cap + 1):
             found.setdefault(stored.doc["_id"], stored)
         if len(found) > cap:
-            raise TooCostly(
-                f"This {query.resource_type} search would read more than {cap:,} resources; "
-                "add criteria that narrow it (a patient, an identifier, a date range)"
-            )
-    return [s for s in found.values() if matches(query, s.doc)]
+            return None
+    return found
 
 
 def normalise_references(ctx: Context, query: Query) -> None:

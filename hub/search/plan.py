@@ -26,11 +26,13 @@ from hub.search.values import (
 
 # A chain or _has resolving to more targets than this filters instead of driving.
 MAX_IN = 5000
-# Lower ranks drive first: exact keys, then a patient's compartment, then ranges and prefixes.
-# A reference or an identifier names one resource, a code is shared by many: so resources by
-# id, then by what points at one resource (references, identifiers, a compartment), then by
-# codes, then by ranges and prefixes, then anything with a value.
-_ID, _ONE, _EXACT, _RANGE, _ANY = range(5)
+# Lower ranks drive first. A reference or an identifier names one resource, a code is shared
+# by many, a date or number range is narrower with two ends than with one: so resources by id,
+# then by what points at one resource (references, identifiers, a compartment), then by codes,
+# then by bounded ranges (a day, a value), then by text prefixes, then by open ranges, then by
+# anything with a value.
+_ID, _ONE, _EXACT, _BOUNDED, _PREFIX, _OPEN, _ANY = range(7)
+_BOUNDED_PREFIXES = ("eq", "ap")
 
 
 @dataclass
@@ -118,15 +120,18 @@ def _driver(resource_type: str, clause: Clause, prefix: str) -> Driver | None:
         return found
     if kind == "string":
         texts = [f"{prefix}{k.TEXT}{v[:TEXT_KEY_LENGTH]}" for v in _folded(clause)]
-        return Driver(_RANGE, [_prefix(t) for t in texts])
+        return Driver(_PREFIX, [_prefix(t) for t in texts])
     if kind == "date":
         ranges = [_date(prefix, v) for v in clause.values]
         if any(r is None for r in ranges):
             return None
-        return Driver(_RANGE, [p for r in ranges if r is not None for p in r])
+        predicates = [p for r in ranges if r is not None for p in r]
+        return Driver(_ordered_rank(clause.values), predicates)
     if kind in ("number", "quantity"):
-        predicates = [_number(prefix, v) for v in clause.values]
-        return None if None in predicates else Driver(_RANGE, predicates)  # type: ignore[arg-type]
+        numbers = [_number(prefix, v) for v in clause.values]
+        if any(n is None for n in numbers):
+            return None
+        return Driver(_ordered_rank(clause.values), [n for n in numbers if n is not None])
     if kind == "reference":
         if modifier == "identifier":
             if any(v.system is None for v in clause.values):
@@ -152,8 +157,8 @@ def _tokens(prefix: str, wanted: list[TokenValue]) -> Driver | None:
             ranges.append(_prefix(f"{prefix}{k.TOKEN}{v.code}|"))
         else:
             exact.append(f"{prefix}{k.TOKEN}{v.code}|{v.system}")
-    predicates = ([_in("_hub.sv", exact)] if exact else []) + ranges
-    return Driver(_EXACT if not ranges else _RANGE, predicates)
+    # A code in any system is a prefix of one code: about as narrow as the code itself.
+    return Driver(_EXACT, ([_in("_hub.sv", exact)] if exact else []) + ranges)
 
 
 def _date(prefix: str, v: Ordered) -> list[dict[str, Any]] | None:
@@ -236,7 +241,12 @@ def _last_updated(resource_type: str, clause: Clause) -> Driver | None:
         if bounds is None:
             return None
         predicates.append({"resourceType": resource_type, "_hub.ts": bounds})
-    return Driver(_RANGE, predicates)
+    return Driver(_ordered_rank(clause.values), predicates)
+
+
+def _ordered_rank(wanted: list[Ordered]) -> int:
+    """Rank date and number comparisons: bounded on both ends, or open on one."""
+    return _BOUNDED if all(v.prefix in _BOUNDED_PREFIXES for v in wanted) else _OPEN
 
 
 def _time(digits: str) -> datetime:
@@ -253,7 +263,14 @@ def compartment(resource_type: str, patient_ids: list[str]) -> Driver:
     return Driver(_ONE, [_in("_hub.sv", keys)])
 
 
+def ranked(resource_type: str, clauses: list[Clause], extra: list[Driver]) -> list[Driver]:
+    """Return the drivers of the clauses that can drive, the most selective first (ties in the
+    order of the query)."""
+    found = [d for d in (driver(resource_type, c) for c in clauses) if d is not None] + extra
+    return sorted(found, key=lambda d: d.rank)
+
+
 def best(resource_type: str, clauses: list[Clause], extra: list[Driver]) -> Driver | None:
     """Return the driver of the most selective clause, or None if none can drive."""
-    found = [d for d in (driver(resource_type, c) for c in clauses) if d is not None] + extra
-    return min(found, key=lambda d: d.rank) if found else None
+    found = ranked(resource_type, clauses, extra)
+    return found[0] if found else None

@@ -160,3 +160,17 @@ def test_the_most_selective_clause_drives() -> None:
     assert chosen is not None
     # code's values are indexed with combo-code's, which holds code and component.code
     assert chosen.predicates == [{"_hub.sv": "Observation.combo-code#8867-4|http://loinc.org"}]
+
+
+def test_a_bounded_range_drives_before_a_text_prefix_and_an_open_range() -> None:
+    """A birth date (one day) narrows more than a family-name prefix or an open date range."""
+    clauses = [
+        clause("Patient", "family", "ngu"),
+        clause("Patient", "birthdate", "ge1980"),
+        clause("Patient", "birthdate", "1985-04-12"),
+    ]
+    ranked = plan.ranked("Patient", clauses, [])
+    assert [d.predicates for d in ranked] == [
+        plan.driver("Patient", c).predicates  # type: ignore[union-attr]
+        for c in (clauses[2], clauses[0], clauses[1])
+    ]

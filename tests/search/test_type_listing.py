@@ -106,3 +106,24 @@ async def test_a_search_finding_too_many_candidates_is_refused(
     assert "more than 3 resources" in issue["diagnostics"]
     assert served.status_code == 200
     assert served.json()["total"] == 4
+
+
+async def test_a_narrower_clause_drives_when_the_first_finds_too_many(
+    app: Any, client: httpx.AsyncClient
+) -> None:
+    """When the most selective-looking clause finds more than the cap, the next one drives."""
+    subject = f"Patient/cap-{uuid.uuid4().hex[:8]}"
+    code = uuid.uuid4().hex[:10]
+    for i in range(4):
+        extra = {"code": {"coding": [{"system": "urn:test", "code": code}]}} if i == 0 else {}
+        await client.post(
+            "/fhir/Observation", json=observation(subject, **extra), headers=FHIR_JSON
+        )
+    settings = app.state.settings
+    app.state.settings = settings.model_copy(update={"max_search_candidates": 3})
+    try:
+        response = await client.get(f"/fhir/Observation?subject={subject}&code=urn:test|{code}")
+    finally:
+        app.state.settings = settings
+    assert response.status_code == 200, response.text
+    assert response.json()["total"] == 1
