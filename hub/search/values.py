@@ -78,41 +78,48 @@ def date_range(text: str) -> DateRange:
         sign = 1 if zone[0] == "+" else -1
         tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
     try:
-        year = int(g["year"])
-        if g["month"] is None:
-            start = datetime(year, 1, 1, tzinfo=tz)
-            end = datetime(year + 1, 1, 1, tzinfo=tz) if year < 9999 else None
-        elif g["day"] is None:
-            month = int(g["month"])
-            start = datetime(year, month, 1, tzinfo=tz)
-            end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=tz)
-        elif g["hour"] is None:
-            start = datetime(year, int(g["month"]), int(g["day"]), tzinfo=tz)
-            end = start + timedelta(days=1)
-        else:
-            start = datetime(
-                year,
-                int(g["month"]),
-                int(g["day"]),
-                int(g["hour"]),
-                int(g["minute"]),
-                int(g["second"] or 0),
-                tzinfo=tz,
-            )
-            if g["second"] is None:
-                end = start + timedelta(minutes=1)
-            elif g["fraction"]:
-                digits = g["fraction"][1:]
-                start = start.replace(microsecond=int(digits[:6].ljust(6, "0")))
-                end = start + timedelta(microseconds=10 ** max(0, 6 - len(digits)))
-            else:
-                end = start + timedelta(seconds=1)
-    except ValueError:
+        begin = _start(g, tz)
+        low = stamp(begin)
+    except (ValueError, OverflowError):
         raise BadValue(f"'{text}' is not a real date") from None
-    high = stamp(end - timedelta(milliseconds=1)) if end else HIGHEST
-    if end and end - start < timedelta(milliseconds=1):
-        high = stamp(start)
-    return DateRange(stamp(start), high, end is not None and end - start <= SHORT_SPAN)
+    try:
+        finish = begin + _precision(g, begin)
+        high = stamp(max(finish - timedelta(milliseconds=1), begin))
+    except (ValueError, OverflowError):  # the precision reaches past year 9999
+        finish, high = None, HIGHEST
+    return DateRange(low, high, finish is not None and finish - begin <= SHORT_SPAN)
+
+
+def _start(g: dict[str, str | None], tz: timezone) -> datetime:
+    """Return the first instant a parsed date covers."""
+    fraction = g["fraction"]
+    return datetime(
+        int(g["year"] or 0),
+        int(g["month"] or 1),
+        int(g["day"] or 1),
+        int(g["hour"] or 0),
+        int(g["minute"] or 0),
+        int(g["second"] or 0),
+        int(fraction[1:][:6].ljust(6, "0")) if fraction else 0,
+        tzinfo=tz,
+    )
+
+
+def _precision(g: dict[str, str | None], start: datetime) -> timedelta:
+    """Return how long a parsed date lasts at its precision: a year, a month, ... a microsecond."""
+    if g["month"] is None:
+        return start.replace(year=start.year + 1) - start
+    if g["day"] is None:
+        month = start.month
+        return start.replace(year=start.year + month // 12, month=month % 12 + 1) - start
+    if g["hour"] is None:
+        return timedelta(days=1)
+    if g["second"] is None:
+        return timedelta(minutes=1)
+    fraction = g["fraction"]
+    if fraction:
+        return timedelta(microseconds=10 ** max(0, 6 - len(fraction[1:])))
+    return timedelta(seconds=1)
 
 
 def period_range(start: str | None, end: str | None) -> DateRange:

@@ -222,3 +222,17 @@ async def test_invalid_prefixed_date_on_birthdate(client: httpx.AsyncClient) -> 
     """A wrong date after a valid prefix is refused too, naming birthdate."""
     response = await get(client, "Patient", {"birthdate": "ge1985-99"})
     assert_outcome(response, 400, "birthdate")
+
+
+async def test_dates_at_the_ends_of_the_calendar_are_answered(client: httpx.AsyncClient) -> None:
+    """Dates whose precision reaches past year 9999, or whose offset moves them before year 1,
+    are searched or refused with 400, never a server error."""
+    answered = {
+        "9999": 200,
+        "9999-12": 200,
+        "le9999-12-31T23:59:59.999+14:00": 200,
+        "0001-01-01T00:00:00+14:00": 400,
+    }
+    for value, status in answered.items():
+        response = await client.get("/fhir/Observation", params={"date": value, "_count": "1"})
+        assert response.status_code == status, (value, response.text)
