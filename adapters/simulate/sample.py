@@ -5,24 +5,27 @@ import json
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from adapters.base import (
+    ACT_CODE_SYSTEM,
+    BHYT_SYSTEM,
+    CCCD_SYSTEM,
+    FACILITY_SYSTEM,
+    ICD10_SYSTEM,
+    ID_TYPE_SYSTEM,
+    LOINC_SYSTEM,
+    TZ_VN,
+    UCUM_SYSTEM,
+)
+
 Resource = dict[str, Any]
 
-FACILITY_SYSTEM = "https://moh.gov.vn/fhir/sid/facility"
-CCCD_SYSTEM = "http://fhir.hl7.org.vn/core/sid/cccd"
-BHYT_SYSTEM = "https://moh.gov.vn/fhir/sid/bhyt"
 ENCOUNTER_SYSTEM = "https://moh.gov.vn/fhir/sid/encounter"
 CONDITION_SYSTEM = "https://moh.gov.vn/fhir/sid/condition"
 OBSERVATION_SYSTEM = "https://moh.gov.vn/fhir/sid/observation"
-ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
-LOINC_SYSTEM = "http://loinc.org"
-UCUM_SYSTEM = "http://unitsofmeasure.org"
-ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-ID_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
-TZ_VN = timezone(timedelta(hours=7))
 UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://ehrhub.invalid/adapters/simulate")
 
 
