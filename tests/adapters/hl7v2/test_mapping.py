@@ -1,0 +1,247 @@
+"""Mappings checked on real fixture messages, and idempotency through the real hub."""
+
+import base64
+from typing import Any
+
+import httpx
+from support import FHIR_JSON, FIXTURES, unique
+
+from adapters.base import CCCD_SYSTEM, UCUM_SYSTEM, Facility, Rejection
+from adapters.hl7v2 import parse
+
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / "hl7v2" / name).read_text(encoding="utf-8")
+
+
+def bundle_of(text: str, facility: Facility | None = None) -> dict[str, Any]:
+    """Return the one Bundle a message gives."""
+    (output,) = parse(text, facility or Facility(unique("hl7-")), "test")
+    assert not isinstance(output, Rejection), output
+    return output
+
+
+def resources(bundle: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    return [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == resource_type
+    ]
+
+
+def by_url(bundle: dict[str, Any], url: str) -> dict[str, Any]:
+    return next(e["resource"] for e in bundle["entry"] if e["fullUrl"] == url)
+
+
+async def post(client: httpx.AsyncClient, bundle: dict[str, Any]) -> None:
+    response = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    assert all(e["response"]["status"].startswith("2") for e in response.json()["entry"])
+
+
+async def search(client: httpx.AsyncClient, resource_type: str, ident: dict[str, Any]) -> list[Any]:
+    query = {"identifier": f"{ident['system']}|{ident['value']}"}
+    response = await client.get(f"/fhir/{resource_type}", params=query)
+    assert response.status_code == 200, response.text
+    return [e["resource"] for e in response.json().get("entry", [])]
+
+
+def test_adt_a01_patient_and_encounter() -> None:
+    facility = Facility(unique("hl7-"))
+    bundle = bundle_of(fixture("ADT-A01-01.hl7"), facility)
+    (org,) = resources(bundle, "Organization")
+    org_url = bundle["entry"][0]["fullUrl"]
+    assert org["identifier"][0]["value"] == facility.code
+    (patient,) = resources(bundle, "Patient")
+    assert patient["identifier"][0] == {
+        "system": facility.system("mrn"),
+        "value": "PATID1234",
+        "type": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]
+        },
+    }
+    assert patient["identifier"][1]["value"] == "123456789"  # SS, the second repetition
+    assert patient["name"][0]["family"] == "EVERYMAN"
+    assert patient["name"][0]["given"] == ["ADAM", "A"]
+    assert patient["name"][1] == {"family": "Josh", "given": ["stanley"], "use": "official"}
+    assert patient["birthDate"] == "1988-08-18"
+    assert patient["gender"] == "male"
+    assert patient["managingOrganization"] == {"reference": org_url}
+    (encounter,) = resources(bundle, "Encounter")
+    assert encounter["identifier"][0]["system"] == facility.system("visit")
+    assert encounter["identifier"][0]["value"] == "40007716"  # PV1-19
+    assert encounter["class"]["code"] == "PRENC"  # PV1-2 P: preadmit
+    assert encounter["status"] == "in-progress"
+    assert encounter["period"] == {"start": "2015-02-08T11:34:19+01:10"}  # PV1-44
+    assert encounter["serviceProvider"] == {"reference": org_url}
+    location = by_url(bundle, encounter["location"][0]["location"]["reference"])
+    assert location["identifier"][0]["value"] == "HUH AE OMU/OMU B/Bed 03"
+    attending = encounter["participant"][0]
+    assert attending["type"][0]["coding"][0]["code"] == "ATND"
+    doctor = by_url(bundle, attending["individual"]["reference"])
+    assert doctor["identifier"][0] == {
+        "system": facility.system("practitioner"),
+        "value": "1122334",
+    }
+    assert doctor["name"][0]["family"] == "Alaz"
+    put = next(e for e in bundle["entry"] if e["resource"] is patient)["request"]
+    assert put == {"method": "PUT", "url": f"Patient?identifier={facility.system('mrn')}|PATID1234"}
+
+
+def test_adt_a03_finishes_and_a11_cancels_the_encounter() -> None:
+    assert resources(bundle_of(fixture("ADT-A03-01.hl7")), "Encounter")[0]["status"] == "finished"
+    assert resources(bundle_of(fixture("ADT-A11-01.hl7")), "Encounter")[0]["status"] == "cancelled"
+
+
+def test_citizen_id_goes_under_the_cccd_system() -> None:
+    text = fixture("ADT-A01-01.hl7").replace("123456789^^^USSSA^SS", "079085001234^^^BCA^NI")
+    (patient,) = resources(bundle_of(text), "Patient")
+    assert {"system": CCCD_SYSTEM, "value": "079085001234"} == {
+        k: patient["identifier"][1][k] for k in ("system", "value")
+    }
+
+
+def test_oru_r01_values_units_ranges_and_flags() -> None:
+    facility = Facility(unique("hl7-"))
+    bundle = bundle_of(fixture("LRI_2.0-NG_CBC_Typ_Message.hl7"), facility)
+    (report,) = resources(bundle, "DiagnosticReport")
+    assert report["identifier"][0]["value"] == "R-991133"  # OBR-3 filler order number
+    assert report["code"]["coding"][0] == {
+        "system": "http://loinc.org",
+        "code": "57021-8",
+        "display": "CBC W Auto Differential panel in Blood",
+    }
+    observations = resources(bundle, "Observation")
+    assert len(report["result"]) == len(observations) > 10
+    hemoglobin = observations[1]
+    assert hemoglobin["code"]["coding"][0]["code"] == "718-7"
+    assert hemoglobin["valueQuantity"] == {
+        "value": 12.5,
+        "unit": "g/mL",
+        "system": UCUM_SYSTEM,
+        "code": "g/mL",
+    }
+    assert hemoglobin["referenceRange"][0]["low"]["value"] == 13
+    assert hemoglobin["referenceRange"][0]["high"]["value"] == 18
+    assert hemoglobin["interpretation"][0]["coding"] == [{"system": INTERPRETATION, "code": "L"}]
+    assert observations[3]["interpretation"][0]["coding"][0]["code"] == "HH"
+    assert hemoglobin["status"] == "final"
+    assert hemoglobin["effectiveDateTime"] == "2011-01-03T14:34:28-08:00"
+    assert hemoglobin["identifier"][0]["value"] == "R-991133-2-718-7"
+    assert hemoglobin["performer"] == [{"reference": bundle["entry"][0]["fullUrl"]}]
+
+
+def test_oru_r01_coded_and_string_values() -> None:
+    bundle = bundle_of(fixture("ORU-R01-01.hl7"))
+    observations = resources(bundle, "Observation")
+    salmonella = next(o for o in observations if "valueCodeableConcept" in o)
+    assert salmonella["valueCodeableConcept"]["coding"][0]["code"] == "27268008"
+    assert salmonella["status"] == "preliminary"  # OBX-11 P
+
+
+def test_vxu_immunization() -> None:
+    facility = Facility(unique("hl7-"))
+    bundle = bundle_of(fixture("VXU-V04-01.hl7"), facility)
+    (immunization,) = resources(bundle, "Immunization")
+    assert immunization["identifier"][0] == {
+        "system": facility.system("immunization"),
+        "value": "13696",  # ORC-3
+    }
+    assert immunization["status"] == "completed"
+    assert immunization["vaccineCode"]["coding"][0]["code"] == "49281021588"
+    assert immunization["occurrenceDateTime"] == "2021-08-18"
+    assert immunization["lotNumber"] == "315841"
+    assert immunization["doseQuantity"]["value"] == 0.5
+    assert immunization["route"]["coding"][0]["code"] == "C28161"
+    (patient,) = resources(bundle, "Patient")
+    assert by_url(bundle, immunization["patient"]["reference"]) is patient
+
+
+async def test_a40_links_the_merged_patients(client: httpx.AsyncClient) -> None:
+    facility = Facility(unique("hl7-"))
+    bundle = bundle_of(fixture("ADT-A40-01.hl7"), facility)
+    survivor, prior = resources(bundle, "Patient")
+    assert survivor["identifier"][0]["value"] == "12345"
+    assert prior["identifier"][0]["value"] == "56789"
+    assert survivor["link"][0]["type"] == "replaces"
+    assert by_url(bundle, survivor["link"][0]["other"]["reference"]) is prior
+    assert prior["link"][0]["type"] == "replaced-by" and prior["active"] is False
+    await post(client, bundle)
+    (stored,) = await search(client, "Patient", survivor["identifier"][0])
+    (stored_prior,) = await search(client, "Patient", prior["identifier"][0])
+    assert stored["link"][0]["other"]["reference"] == f"Patient/{stored_prior['id']}"
+    assert stored_prior["link"][0]["other"]["reference"] == f"Patient/{stored['id']}"
+
+
+async def test_sending_a_message_twice_keeps_one_copy(client: httpx.AsyncClient) -> None:
+    facility = Facility(unique("hl7-"))
+    for name in ("ADT-A01-01.hl7", "ORU-R01-01.hl7"):
+        bundle = bundle_of(fixture(name), facility)
+        await post(client, bundle)
+        await post(client, bundle_of(fixture(name), facility))
+        for kind in ("Patient", "Encounter", "Observation", "Organization"):
+            for resource in resources(bundle, kind):
+                found = await search(client, kind, resource["identifier"][0])
+                assert len(found) == 1, (name, kind, resource["identifier"][0])
+
+
+async def test_a08_with_a_changed_name_updates_the_patient(client: httpx.AsyncClient) -> None:
+    facility = Facility(unique("hl7-"))
+    text = fixture("ADT-A08-01.hl7")
+    await post(client, bundle_of(text, facility))
+    mrn = {"system": facility.system("mrn"), "value": "PATID1234"}
+    (before,) = await search(client, "Patient", mrn)
+    await post(client, bundle_of(text.replace("|EVERYMAN&&&&Aniston^", "|NGUYEN^"), facility))
+    (after,) = await search(client, "Patient", mrn)
+    assert after["id"] == before["id"]
+    assert after["meta"]["versionId"] == "2"
+    assert after["name"][0]["family"] == "NGUYEN"
+
+
+async def test_a_messy_feed_lf_bom_escapes_and_repetitions(client: httpx.AsyncClient) -> None:
+    facility = Facility(unique("hl7-"))
+    crlf = fixture("ADT01-28.hl7").replace("\n", "\r\n")
+    assert crlf.startswith("\ufeffMSH")
+    # Two messages in one file, one with CRLF, one with LF and a BOM; escapes in PID-5.
+    escaped = fixture("ADT-A04-01.hl7").replace("|EVERYMAN&&&&Aniston^", "|O\\T\\Brien^")
+    outputs = list(parse(crlf + "\n" + escaped, facility, "feed.hl7"))
+    assert len(outputs) == 2
+    first, second = outputs
+    assert not isinstance(first, Rejection) and not isinstance(second, Rejection)
+    assert resources(first, "Patient")[0]["identifier"][0]["value"] == "PATID1234"
+    (patient,) = resources(second, "Patient")
+    assert patient["name"][0]["family"] == "O&Brien"
+    assert len(patient["name"]) == 2  # PID-5 repeats
+    assert len(patient["identifier"]) == 2  # PID-3 repeats
+    for bundle in outputs:
+        await post(client, bundle)
+
+
+def test_mdm_text_becomes_a_base64_attachment() -> None:
+    text = (
+        fixture("MDM-T02-01.hl7") + "OBX|3|TX|11492-6^History^LN||Line one\\.br\\Line two||||||F\n"
+    )
+    (document,) = resources(bundle_of(text), "DocumentReference")
+    (attachment,) = [c["attachment"] for c in document["content"] if "data" in c["attachment"]]
+    assert attachment["contentType"] == "text/plain"
+    assert base64.b64decode(attachment["data"]).decode() == "Line one\nLine two"
+
+
+def test_unmapped_and_broken_messages_are_rejected_not_raised() -> None:
+    facility = Facility(unique("hl7-"))
+    (orm,) = parse(fixture("ORM-O01-01.hl7"), facility, "orders.hl7")
+    assert isinstance(orm, Rejection)
+    assert orm.reason.startswith("ORM^O01 is not mapped; ")
+    assert "orders.hl7 message 1" in orm.source
+    broken = "MSH|^~\\&|A|B\nPID|1||\nGARBAGE LINE\n"
+    (unreadable,) = parse(broken, facility, "bad.hl7")
+    assert isinstance(unreadable, Rejection)
+    assert unreadable.reason == "cannot parse: segment 3 is not an HL7 segment: 'GARBAGE LINE'"
+    (headless,) = parse("\ufeffPID|1||X\n", facility, "bad.hl7")
+    assert isinstance(headless, Rejection) and "must start with an MSH" in headless.reason
+    no_pid = "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X1|P|2.5\nEVN|A01\n"
+    (rejection,) = parse(no_pid, facility)
+    assert isinstance(rejection, Rejection) and "no PID" in rejection.reason
+    no_id = "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X2|P|2.5\nPID|1||||Nguyen^An\n"
+    (rejection,) = parse(no_id, facility)
+    assert isinstance(rejection, Rejection) and "PID-3" in rejection.reason
