@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from adapters.sync import cli as sync_cli
 from hub import __version__
 from hub.settings import Settings
 
@@ -110,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--hub", help="the hub's base URL (default: from EHRHUB_HOST and EHRHUB_PORT)"
     )
     load_parser.set_defaults(command=load)
+
+    sync_cli.add_parser(commands)
+    commands.choices["sync"].set_defaults(command=sync)
 
     version_parser = commands.add_parser("version", help="print the hub's version")
     version_parser.set_defaults(command=print_version)
@@ -228,6 +232,16 @@ def load(args: argparse.Namespace) -> int:
             if response.is_error:
                 failures += 1
     return 1 if failures else 0
+
+
+def sync(args: argparse.Namespace) -> int:
+    """Run an `ehrhub sync` action (its logic lives in adapters/sync)."""
+    try:
+        return sync_cli.run(args)
+    except sync_cli.SyncUsageError as error:
+        raise UsageError(str(error)) from error
+    except sync_cli.SyncError as error:
+        raise CliError(str(error)) from error
 
 
 def print_version(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import ConnectionFailure
 
 from hub.fhir import conditional
 from hub.fhir.entry import Entry, check, parse_etag
@@ -194,6 +195,12 @@ async def commit(
             await asyncio.sleep(random.uniform(0, _BACKOFF * 2 ** min(attempt, 6)))
         except Refused as error:
             raise BusinessRule(f"The database refused the write: {error}") from None
+        except ConnectionFailure as error:
+            # A connection lost inside a transaction aborts it whole: the driver labels that
+            # transient, and the transaction can run again (anything else is a 503).
+            if not error.has_error_label("TransientTransactionError"):
+                raise
+            await asyncio.sleep(random.uniform(0, _BACKOFF * 2 ** min(attempt, 6)))
     raise Conflict(
         f"Gave up after {ctx.settings.write_retries} attempts: other writers keep changing "
         "the same resources"

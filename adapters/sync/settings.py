@@ -1,0 +1,26 @@
+"""Settings of `ehrhub sync`, read from EHRHUB_SYNC_* environment variables and matching flags."""
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SyncSettings(BaseSettings):
+    """Every tunable of the sync client in one place."""
+
+    model_config = SettingsConfigDict(env_prefix="EHRHUB_SYNC_")
+
+    outbox: Path = Path(".ehrhub/outbox.sqlite")
+    # Outbox rows read (and parsed records enqueued) per round; each Bundle is its own request.
+    batch: int = 50
+    timeout_seconds: float = 120.0
+    # Retry delays grow as base * 2**attempt, capped, with jitter.
+    backoff_base_seconds: float = 0.5
+    backoff_max_seconds: float = 60.0
+    # A record still failing after this many attempts stops holding the others back.
+    hold_attempts: int = 5
+    # How often the progress line is redrawn.
+    progress_seconds: float = 0.25
+    # Accepted now, sent as OAuth client credentials once the hub asks for them.
+    client_id: str | None = None
+    client_secret: str | None = None
