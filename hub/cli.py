@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from adapters.sync import cli as sync_cli
+from adapters.sync import mllp as mllp_cli
 from hub import __version__
 from hub.settings import Settings
 
@@ -114,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync_cli.add_parser(commands)
     commands.choices["sync"].set_defaults(command=sync)
+    mllp_cli.add_parser(commands)
+    commands.choices["mllp"].set_defaults(command=mllp)
 
     version_parser = commands.add_parser("version", help="print the hub's version")
     version_parser.set_defaults(command=print_version)
@@ -238,6 +241,16 @@ def sync(args: argparse.Namespace) -> int:
     """Run an `ehrhub sync` action (its logic lives in adapters/sync)."""
     try:
         return sync_cli.run(args)
+    except sync_cli.SyncUsageError as error:
+        raise UsageError(str(error)) from error
+    except sync_cli.SyncError as error:
+        raise CliError(str(error)) from error
+
+
+def mllp(args: argparse.Namespace) -> int:
+    """Run `ehrhub mllp` (its logic lives in adapters/sync/mllp.py)."""
+    try:
+        return mllp_cli.run(args)
     except sync_cli.SyncUsageError as error:
         raise UsageError(str(error)) from error
     except sync_cli.SyncError as error:

@@ -22,7 +22,7 @@ from .pharmacy import map_pharmacy
 from .siu import map_siu
 from .vxu import map_vxu
 
-__all__ = ["MAPPED", "parse", "parse_message", "split_messages"]
+__all__ = ["MAPPED", "map_message", "parse", "parse_message", "split_messages"]
 
 Mapping = Callable[[Context], None]
 SIU_TRIGGERS = {f"S{n}" for n in range(12, 27)}
