@@ -78,7 +78,7 @@ async def _plan_post(ctx: Context, i: int, entry: Entry, plan: Plan) -> None:
             return
         await ctx.store.claim_condition(criteria.key(), _session(ctx))
     plan.target(i, entry, key(rtype, entry.new_id))
-    resource = entry.resource or {}
+    resource = dict(entry.resource or {})
     resource["id"] = entry.new_id
     plan.add(i, Write(rtype, entry.new_id, resource, None, "POST"), 201)
 
@@ -112,7 +112,10 @@ async def _plan_put(ctx: Context, i: int, entry: Entry, plan: Plan) -> None:
         )
     _check_if_match(entry, previous)
     plan.target(i, entry, key(rtype, rid))
-    resource = entry.resource or {}
+    # A copy: the body as sent must stay as sent for a retry, whose match may differ (a
+    # concurrent writer created the resource meanwhile). Nested elements stay shared, so that
+    # resolving references still edits them.
+    resource = dict(entry.resource or {})
     resource["id"] = rid
     created = previous is None or previous.deleted
     plan.add(i, Write(rtype, rid, resource, previous, "PUT"), 201 if created else 200)

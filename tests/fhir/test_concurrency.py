@@ -106,3 +106,44 @@ async def test_concurrent_conditional_updates_make_one_resource(client: httpx.As
     )
     assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
     assert await search_total(client, value) == 1
+
+
+async def test_concurrent_transactions_with_the_same_conditional_update_agree(
+    client: httpx.AsyncClient,
+) -> None:
+    """Twenty transactions at once, each a conditional update of the same patient and a new
+    Observation about it: all succeed (a retried one matches the winner's Patient, whatever
+    its first attempt planned), one Patient, twenty Observations pointing at it."""
+    value = unique()
+
+    def bundle() -> dict[str, Any]:
+        return {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "fullUrl": "urn:uuid:6f1c8e2a-0000-4000-8000-000000000001",
+                    "resource": patient(value),
+                    "request": {"method": "PUT", "url": f"Patient?identifier={SYSTEM}|{value}"},
+                },
+                {
+                    "resource": {
+                        "resourceType": "Observation",
+                        "status": "final",
+                        "code": {"text": value},
+                        "subject": {"reference": "urn:uuid:6f1c8e2a-0000-4000-8000-000000000001"},
+                    },
+                    "request": {"method": "POST", "url": "Observation"},
+                },
+            ],
+        }
+
+    responses = await asyncio.gather(
+        *(client.post("/fhir", json=bundle(), headers=FHIR_JSON) for _ in range(20))
+    )
+    assert [r.status_code for r in responses] == [200] * 20, [r.text[:300] for r in responses]
+    assert await search_total(client, value) == 1
+    found = await client.get("/fhir/Patient", params={"identifier": f"{SYSTEM}|{value}"})
+    pid = found.json()["entry"][0]["resource"]["id"]
+    observations = await client.get("/fhir/Observation", params={"subject": f"Patient/{pid}"})
+    assert observations.json()["total"] == 20
