@@ -1,7 +1,9 @@
-"""Locust scenarios: hospitals posting transaction bundles to the hub and reading patients back,
-and clinicians finding a patient by citizen ID and reading their record and labs."""
+"""Locust scenarios: hospitals posting the transaction bundles their adapters make (XML130
+claim episodes, HL7 v2 ADT and ORU messages) and reading patients back, and clinicians finding
+a patient by citizen ID and reading their record and labs."""
 
 import hashlib
+import io
 import json
 import os
 import random
@@ -15,7 +17,10 @@ from locust import FastHttpUser, between, task
 # Locust puts only this folder on sys.path; the adapters live at the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adapters import hl7v2, xml130  # noqa: E402
+from adapters.base import Facility, Rejection  # noqa: E402
 from adapters.simulate.sample import CCCD_SYSTEM, LOINC_SYSTEM, sample_bundles  # noqa: E402
+from adapters.xml130.generate import episode, submission  # noqa: E402
 
 Bundle = dict[str, Any]
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
@@ -26,6 +31,38 @@ RESEND_ONE_IN = 5
 HISTORY_SIZE = 50
 # Patients each clinician sends on start, and then looks up.
 CLINIC_PATIENTS = 5
+# XML130 episodes a hospital converts per round (with one round of its HL7 v2 messages).
+EPISODES_PER_ROUND = 10
+HL7_FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "hl7v2"
+# The fixture messages a hospital's HL7 v2 feed sends: admissions and lab results.
+HL7_FEED = ("ADT", "ORU", "LAB-ORU")
+
+
+def hl7_feed() -> list[tuple[str, str]]:
+    """Return the ADT and ORU fixture messages' texts, with their file names."""
+    paths = sorted(p for p in HL7_FIXTURES.glob("*.hl7") if p.name.startswith(HL7_FEED))
+    return [(p.name, p.read_bytes().decode("utf-8", errors="replace")) for p in paths]
+
+
+def adapter_bundles(
+    seed: int, code: str, round_no: int, feed: list[tuple[str, str]]
+) -> list[Bundle]:
+    """Return one round of a hospital's adapter-produced Bundles, in a mixed order: XML130
+    episodes from the generator and the HL7 v2 feed, both converted by the real adapters.
+
+    Every record is new: the episodes of each round have new numbers (MA_LK, MA_BN), and
+    round r of the HL7 v2 messages comes from facility `{code}-{r}`, which scopes its patient,
+    visit and order numbers."""
+    facility = Facility(code, "Locust hospital")
+    first = round_no * EPISODES_PER_ROUND
+    tables = [episode(seed, i, code) for i in range(first, first + EPISODES_PER_ROUND)]
+    xml = io.BytesIO(submission(code, tables))
+    found = [o for o in xml130.parse(xml, facility) if not isinstance(o, Rejection)]
+    hl7_facility = Facility(f"{code}-{round_no}", "Locust hospital")
+    for name, text in feed:
+        found += [o for o in hl7v2.parse(text, hl7_facility, name) if not isinstance(o, Rejection)]
+    random.Random(f"{seed}/{round_no}").shuffle(found)
+    return found
 
 
 def seed_of(*parts: object) -> int:
@@ -50,17 +87,28 @@ def patient_id(sent: Bundle, response_bundle: Bundle) -> str | None:
 
 
 class HospitalSync(FastHttpUser):
-    """A hospital that sends new patients' records, sometimes re-sends old ones, and reads back."""
+    """A hospital that sends new records through its adapters (XML130 episodes, HL7 v2 ADT and
+    ORU messages), sometimes re-sends old ones, and reads back."""
 
     wait_time = between(0.5, 2.0)
 
     def on_start(self) -> None:
-        """Give the hospital its own seed, an empty history and no known patients."""
+        """Give the hospital its own seed and facility code, and convert its first records."""
         self.seed = seed_of(RUN_SEED, os.getpid(), id(self))
         self.rng = random.Random(self.seed)
-        self.sent_count = 0
+        # Its own facility: no two hospitals write the same Organization, Practitioner, ...
+        self.code = f"LT{self.seed:016x}"
+        self.feed = hl7_feed()
+        self.rounds = 0
+        self.pending: list[Bundle] = []
+        self.convert_round()
         self.history: list[Bundle] = []
         self.patient_ids: list[str] = []
+
+    def convert_round(self) -> None:
+        """Convert the next round of this hospital's records into Bundles to send."""
+        self.pending = adapter_bundles(self.seed, self.code, self.rounds, self.feed)
+        self.rounds += 1
 
     @task(4)
     def post_bundle(self) -> None:
@@ -78,9 +126,10 @@ class HospitalSync(FastHttpUser):
             self.client.get(f"/fhir/Patient/{pid}", headers=FHIR_JSON, name="/fhir/Patient/[id]")
 
     def send_new(self) -> None:
-        """Post a bundle of a patient this hospital has not sent before."""
-        self.sent_count += 1
-        bundle = sample_bundles(1, seed=seed_of(self.seed, self.sent_count))[0]
+        """Post an adapter-produced bundle this hospital has not sent before."""
+        if not self.pending:
+            self.convert_round()
+        bundle = self.pending.pop()
         answer = self.post(bundle, "/fhir [new bundle]", must_match=False)
         if answer is None:
             return
