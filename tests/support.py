@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -52,6 +53,23 @@ def observation(subject: str, **extra: Any) -> dict[str, Any]:
         },
         **extra,
     }
+
+
+async def transact(client: httpx.AsyncClient, bundle: Any) -> list[str]:
+    """Post a transaction Bundle; check it and every entry succeeded; return the statuses."""
+    assert isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle", bundle
+    response = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    statuses = [e["response"]["status"] for e in response.json()["entry"]]
+    assert all(s.startswith("2") for s in statuses), statuses
+    return statuses
+
+
+async def find_resources(client: httpx.AsyncClient, resource_type: str, **params: str) -> list[Any]:
+    """Return the resources a search finds (up to 500)."""
+    response = await client.get(f"/fhir/{resource_type}", params={"_count": "500", **params})
+    assert response.status_code == 200, response.text
+    return [e["resource"] for e in response.json().get("entry", [])]
 
 
 def winning_index(explained: dict[str, Any]) -> str | None:

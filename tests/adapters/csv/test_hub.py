@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support import FHIR_JSON
+from support import find_resources, transact
 
 from adapters.base import Facility, Rejection
 from adapters.csv import parse
@@ -24,22 +24,6 @@ def bundles(folder: Path, facility: Facility) -> list[dict[str, Any]]:
     return [o for o in found if not isinstance(o, Rejection)]
 
 
-async def send(client: httpx.AsyncClient, bundle: dict[str, Any]) -> list[str]:
-    """Post a transaction Bundle; check it and every entry succeeded; return the statuses."""
-    response = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
-    assert response.status_code == 200, response.text
-    statuses = [e["response"]["status"] for e in response.json()["entry"]]
-    assert all(s.startswith("2") for s in statuses), statuses
-    return statuses
-
-
-async def search(client: httpx.AsyncClient, resource_type: str, **params: str) -> list[Any]:
-    """Return the resources a search finds."""
-    response = await client.get(f"/fhir/{resource_type}", params={**params, "_count": "200"})
-    assert response.status_code == 200, response.text
-    return [e["resource"] for e in response.json().get("entry", [])]
-
-
 def table(name: str) -> list[dict[str, str]]:
     """Return the rows of one of the example's files."""
     return [row for _, row in read(EXAMPLE / name, load(MAPPING))]
@@ -50,29 +34,29 @@ async def test_the_worked_example_lands_in_the_hub(client: httpx.AsyncClient) ->
     found = bundles(EXAMPLE, facility)
     assert len(found) == len(table("benh_nhan.csv")) == 10
     for bundle in found:
-        await send(client, bundle)
+        await transact(client, bundle)
     mrn, visit = facility.system("mrn"), facility.system("visit")
     visits = table("luot_kham.csv")
     labs = table("xet_nghiem.csv")
     for row in table("benh_nhan.csv"):
-        (patient,) = await search(client, "Patient", identifier=f"{mrn}|{row['MA_BN']}")
+        (patient,) = await find_resources(client, "Patient", identifier=f"{mrn}|{row['MA_BN']}")
         assert patient["name"][0]["text"] == row["HO_TEN"]
         assert patient["gender"] == {"Nam": "male", "Nữ": "female"}[row["GIOI_TINH"]]
         day, month, year = row["NGAY_SINH"].split("/")
         assert patient["birthDate"] == f"{year}-{month}-{day}"
         mine = [v for v in visits if v["MA_BN"] == row["MA_BN"]]
-        encounters = await search(client, "Encounter", subject=f"Patient/{patient['id']}")
+        encounters = await find_resources(client, "Encounter", subject=f"Patient/{patient['id']}")
         assert len(encounters) == len(mine)
-        results = await search(client, "Observation", subject=f"Patient/{patient['id']}")
+        results = await find_resources(client, "Observation", subject=f"Patient/{patient['id']}")
         assert len(results) == len([r for r in labs if r["MA_LK"] in {v["MA_LK"] for v in mine}])
     first = visits[0]
-    (encounter,) = await search(client, "Encounter", identifier=f"{visit}|{first['MA_LK']}")
-    conditions = await search(client, "Condition", encounter=f"Encounter/{encounter['id']}")
+    (encounter,) = await find_resources(client, "Encounter", identifier=f"{visit}|{first['MA_LK']}")
+    conditions = await find_resources(client, "Condition", encounter=f"Encounter/{encounter['id']}")
     expected = [d for d in table("chan_doan.csv") if d["MA_LK"] == first["MA_LK"]]
     assert {c["code"]["coding"][0]["code"] for c in conditions} == {d["MA_ICD"] for d in expected}
     lab = next(r for r in labs if r["MA_LK"] == first["MA_LK"])
     key = f"{first['MA_LK']}.{lab['STT']}"
-    (result,) = await search(
+    (result,) = await find_resources(
         client, "Observation", identifier=f"{facility.system('lab-result')}|{key}"
     )
     assert result["valueQuantity"]["value"] == float(lab["KET_QUA"].replace(",", "."))
@@ -84,12 +68,12 @@ async def test_sending_twice_creates_nothing_and_a_corrected_row_updates(
 ) -> None:
     facility = Facility("01802", "Bệnh viện Đa khoa Minh An")
     for bundle in bundles(EXAMPLE, facility):
-        await send(client, bundle)
+        await transact(client, bundle)
     for bundle in bundles(EXAMPLE, facility):
-        statuses = await send(client, bundle)
+        statuses = await transact(client, bundle)
         assert not [s for s in statuses if s.startswith("201")], statuses
     mrn = facility.system("mrn")
-    (patient,) = await search(client, "Patient", identifier=f"{mrn}|BN000102")
+    (patient,) = await find_resources(client, "Patient", identifier=f"{mrn}|BN000102")
 
     export = tmp_path / "export"
     shutil.copytree(EXAMPLE, export)
@@ -99,12 +83,12 @@ async def test_sending_twice_creates_nothing_and_a_corrected_row_updates(
         encoding="utf-8-sig",
     )
     for bundle in bundles(export, facility):
-        await send(client, bundle)
-    (updated,) = await search(client, "Patient", identifier=f"{mrn}|BN000102")
+        await transact(client, bundle)
+    (updated,) = await find_resources(client, "Patient", identifier=f"{mrn}|BN000102")
     assert updated["id"] == patient["id"]
     assert updated["name"][0]["given"] == ["Thị", "Bích", "Ngân"]
     assert int(updated["meta"]["versionId"]) > int(patient["meta"]["versionId"])
-    encounters = await search(client, "Encounter", subject=f"Patient/{patient['id']}")
+    encounters = await find_resources(client, "Encounter", subject=f"Patient/{patient['id']}")
     assert len(encounters) == len([v for v in table("luot_kham.csv") if v["MA_BN"] == "BN000102"])
 
 

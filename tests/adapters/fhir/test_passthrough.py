@@ -2,10 +2,9 @@
 
 import json
 from pathlib import Path
-from typing import Any
 
 import httpx
-from support import FHIR_JSON, FIXTURES, fixture_json
+from support import FIXTURES, find_resources, fixture_json, transact
 
 from adapters.base import FACILITY_SYSTEM, Facility, Rejection
 from adapters.fhir import parse
@@ -16,27 +15,10 @@ SYNTHEA = FIXTURES / "synthea" / "Clemente_Kreiger_1484a42d-0eaf-4654-9cbf-6b050
 PATIENT = "d78af07c-9cb9-4f31-9b11-c45a28f2eec8"  # its id in the Bundle
 
 
-async def send(client: httpx.AsyncClient, bundle: Any) -> list[str]:
-    """Post a transaction Bundle; check it and every entry succeeded; return the statuses."""
-    assert not isinstance(bundle, Rejection), bundle
-    response = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
-    assert response.status_code == 200, response.text
-    statuses = [e["response"]["status"] for e in response.json()["entry"]]
-    assert all(s.startswith("2") for s in statuses), statuses
-    return statuses
-
-
-async def search(client: httpx.AsyncClient, resource_type: str, **params: str) -> list[Any]:
-    """Return the resources a search finds."""
-    response = await client.get(f"/fhir/{resource_type}", params={**params, "_count": "500"})
-    assert response.status_code == 200, response.text
-    return [e["resource"] for e in response.json().get("entry", [])]
-
-
 async def counts(client: httpx.AsyncClient, patient_id: str) -> dict[str, int]:
     """Return how many resources of each type the hub holds about a patient."""
     types = ("Encounter", "Observation", "Immunization", "DiagnosticReport", "Condition")
-    return {t: len(await search(client, t, patient=f"Patient/{patient_id}")) for t in types}
+    return {t: len(await find_resources(client, t, patient=f"Patient/{patient_id}")) for t in types}
 
 
 async def test_a_synthea_bundle_passes_through_once_with_attribution(
@@ -44,16 +26,16 @@ async def test_a_synthea_bundle_passes_through_once_with_attribution(
 ) -> None:
     facility = Facility("01901", "Bệnh viện Bạch Mai")
     (bundle,) = parse(SYNTHEA, facility)
-    await send(client, bundle)
-    (patient,) = await search(
+    await transact(client, bundle)
+    (patient,) = await find_resources(
         client, "Patient", identifier=f"{facility.system(FHIR_ID_KIND)}|{PATIENT}"
     )
     first = await counts(client, patient["id"])
     assert first["Observation"] == 48 and first["Encounter"] == 3
 
     (again,) = parse(SYNTHEA, facility)
-    await send(client, again)
-    (same,) = await search(
+    await transact(client, again)
+    (same,) = await find_resources(
         client, "Patient", identifier=f"{facility.system(FHIR_ID_KIND)}|{PATIENT}"
     )
     assert same["id"] == patient["id"]
@@ -63,12 +45,14 @@ async def test_a_synthea_bundle_passes_through_once_with_attribution(
     assert {"system": FACILITY_SYSTEM, "code": "01901"} in [
         {k: t[k] for k in ("system", "code")} for t in patient["meta"]["tag"]
     ]
-    (org,) = await search(client, "Organization", identifier=f"{FACILITY_SYSTEM}|01901")
+    (org,) = await find_resources(client, "Organization", identifier=f"{FACILITY_SYSTEM}|01901")
     assert patient["managingOrganization"]["reference"] == f"Organization/{org['id']}"
-    (encounter, *_) = await search(client, "Encounter", patient=f"Patient/{patient['id']}")
+    (encounter, *_) = await find_resources(client, "Encounter", patient=f"Patient/{patient['id']}")
     # Synthea names its own serviceProvider: kept, not overwritten.
     assert encounter["serviceProvider"]["reference"] != f"Organization/{org['id']}"
-    observation = (await search(client, "Observation", patient=f"Patient/{patient['id']}"))[0]
+    observation = (await find_resources(client, "Observation", patient=f"Patient/{patient['id']}"))[
+        0
+    ]
     original = next(i for i in observation["identifier"] if FHIR_ID_KIND in i["system"])
     assert observation["id"] == hub_id(facility, "Observation", original["value"])
 
@@ -98,8 +82,8 @@ async def test_ndjson_in_small_groups_resolves_references_and_is_idempotent(
     bundles = [o for o in outputs if not isinstance(o, Rejection)]
     assert len(bundles) == 4
     for bundle in bundles:
-        await send(client, bundle)
-    (patient,) = await search(
+        await transact(client, bundle)
+    (patient,) = await find_resources(
         client, "Patient", identifier=f"{facility.system(FHIR_ID_KIND)}|{PATIENT}"
     )
     assert patient["meta"]["source"] == source(facility)
@@ -107,6 +91,6 @@ async def test_ndjson_in_small_groups_resolves_references_and_is_idempotent(
     assert first["Observation"] == 48 and first["Immunization"] == 4
     for output in parse(ndjson, facility, group_size=20):
         if not isinstance(output, Rejection):
-            statuses = await send(client, output)
+            statuses = await transact(client, output)
             assert not [s for s in statuses[1:] if s.startswith("201")], statuses
     assert await counts(client, patient["id"]) == first

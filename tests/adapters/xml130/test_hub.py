@@ -4,7 +4,7 @@ import io
 from typing import Any
 
 import httpx
-from support import FHIR_JSON
+from support import find_resources, transact
 
 from adapters.base import BHYT_SYSTEM, CCCD_SYSTEM, Facility, Rejection
 from adapters.xml130 import parse
@@ -21,38 +21,25 @@ def bundles(data: bytes) -> list[dict[str, Any]]:
     return [o for o in found if not isinstance(o, Rejection)]
 
 
-async def send(client: httpx.AsyncClient, bundle: dict[str, Any]) -> dict[str, Any]:
-    """Post a transaction Bundle; check it and every entry succeeded."""
-    response = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    statuses = [e["response"]["status"] for e in body["entry"]]
-    assert all(s.startswith("2") for s in statuses), statuses
-    return body
-
-
-async def search(client: httpx.AsyncClient, resource_type: str, **params: str) -> list[Any]:
-    """Return the resources a search finds."""
-    response = await client.get(f"/fhir/{resource_type}", params=params)
-    assert response.status_code == 200, response.text
-    return [e["resource"] for e in response.json().get("entry", [])]
-
-
 async def test_generated_bundles_land_in_the_hub(client: httpx.AsyncClient) -> None:
     data = submission(FACILITY, episodes(8, SEED))
     for bundle in bundles(data):
-        await send(client, bundle)
+        await transact(client, bundle)
     for tables in episodes(8, SEED):
         xml1 = tables["XML1"][0]
-        (patient,) = await search(client, "Patient", identifier=f"{CCCD_SYSTEM}|{xml1['SO_CCCD']}")
+        (patient,) = await find_resources(
+            client, "Patient", identifier=f"{CCCD_SYSTEM}|{xml1['SO_CCCD']}"
+        )
         assert patient["name"][0]["text"] == xml1["HO_TEN"]
         visit = Facility(FACILITY).system("visit")
-        (enc,) = await search(client, "Encounter", identifier=f"{visit}|{xml1['MA_LK']}")
+        (enc,) = await find_resources(client, "Encounter", identifier=f"{visit}|{xml1['MA_LK']}")
         assert enc["subject"]["reference"] == f"Patient/{patient['id']}"
         for card in xml1["MA_THE_BHYT"].split(";"):
-            (coverage,) = await search(client, "Coverage", identifier=f"{BHYT_SYSTEM}|{card}")
+            (coverage,) = await find_resources(
+                client, "Coverage", identifier=f"{BHYT_SYSTEM}|{card}"
+            )
             assert coverage["beneficiary"]["reference"] == f"Patient/{patient['id']}"
-        found = await search(client, "Observation", encounter=f"Encounter/{enc['id']}")
+        found = await find_resources(client, "Observation", encounter=f"Encounter/{enc['id']}")
         assert len(found) == len(tables["XML4"])
 
 
@@ -62,29 +49,31 @@ async def test_sending_a_hoso_twice_keeps_one_copy_and_a_correction_updates(
     tables = episode(SEED, 100, FACILITY)
     xml1 = tables["XML1"][0]
     (bundle,) = bundles(submission(FACILITY, [tables]))
-    await send(client, bundle)
-    await send(client, bundle)
+    await transact(client, bundle)
+    await transact(client, bundle)
     mrn = Facility(FACILITY).system("mrn")
     visit = Facility(FACILITY).system("visit")
-    (patient,) = await search(client, "Patient", identifier=f"{mrn}|{xml1['MA_BN']}")
-    (enc,) = await search(client, "Encounter", identifier=f"{visit}|{xml1['MA_LK']}")
+    (patient,) = await find_resources(client, "Patient", identifier=f"{mrn}|{xml1['MA_BN']}")
+    (enc,) = await find_resources(client, "Encounter", identifier=f"{visit}|{xml1['MA_LK']}")
     for card in xml1["MA_THE_BHYT"].split(";"):
-        assert len(await search(client, "Coverage", identifier=f"{BHYT_SYSTEM}|{card}")) == 1
-    conditions = await search(client, "Condition", encounter=f"Encounter/{enc['id']}")
+        assert (
+            len(await find_resources(client, "Coverage", identifier=f"{BHYT_SYSTEM}|{card}")) == 1
+        )
+    conditions = await find_resources(client, "Condition", encounter=f"Encounter/{enc['id']}")
     expected = 1 + len([c for c in xml1["MA_BENH_KT"].split(";") if c])
     assert len(conditions) == expected
-    requests = await search(client, "MedicationRequest", encounter=f"Encounter/{enc['id']}")
+    requests = await find_resources(client, "MedicationRequest", encounter=f"Encounter/{enc['id']}")
     assert len(requests) == len(tables["XML2"])
 
     xml1["HO_TEN"] = "Trần Thị Ngọc Ánh"
     (corrected,) = bundles(submission(FACILITY, [tables]))
-    await send(client, corrected)
-    (updated,) = await search(client, "Patient", identifier=f"{mrn}|{xml1['MA_BN']}")
+    await transact(client, corrected)
+    (updated,) = await find_resources(client, "Patient", identifier=f"{mrn}|{xml1['MA_BN']}")
     assert updated["id"] == patient["id"]
     assert updated["name"][0]["family"] == "Trần"
     assert updated["name"][0]["given"] == ["Thị", "Ngọc", "Ánh"]
     assert int(updated["meta"]["versionId"]) > int(patient["meta"]["versionId"])
-    (same,) = await search(client, "Encounter", identifier=f"{visit}|{xml1['MA_LK']}")
+    (same,) = await find_resources(client, "Encounter", identifier=f"{visit}|{xml1['MA_LK']}")
     assert same["id"] == enc["id"]
 
 
@@ -96,10 +85,10 @@ async def test_keys_with_url_characters_stay_one_record(client: httpx.AsyncClien
             row["MA_LK"] = ma_lk
     tables["XML1"][0]["MA_BN"] = "BN 42+7"
     (bundle,) = bundles(submission(FACILITY, [tables]))
-    await send(client, bundle)
-    await send(client, bundle)
+    await transact(client, bundle)
+    await transact(client, bundle)
     visit = Facility(FACILITY).system("visit")
-    (enc,) = await search(client, "Encounter", identifier=f"{visit}|{ma_lk}")
+    (enc,) = await find_resources(client, "Encounter", identifier=f"{visit}|{ma_lk}")
     assert enc["identifier"][0]["value"] == ma_lk
     mrn = Facility(FACILITY).system("mrn")
-    assert len(await search(client, "Patient", identifier=f"{mrn}|BN 42+7")) == 1
+    assert len(await find_resources(client, "Patient", identifier=f"{mrn}|BN 42+7")) == 1
