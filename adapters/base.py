@@ -9,11 +9,13 @@ conditionally on the record's own identifier, so sending the same record twice n
 a second copy and a corrected record updates the first.
 """
 
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 from typing import Any, Protocol
+from urllib.parse import quote
 
 Resource = dict[str, Any]
 Bundle = dict[str, Any]
@@ -79,6 +81,13 @@ def identifier(system: str, value: str, type_code: str | None = None) -> Resourc
     return found
 
 
+def identifier_query(system: str, value: str) -> str:
+    """Return the search criteria `identifier=system|value`, the value escaped for FHIR search
+    (`\\ , $ |`) and for a URL: what `BundleBuilder.put` and `post` take."""
+    escaped = re.sub(r"([\\,$|])", r"\\\1", value)
+    return f"identifier={quote(system, safe=':/')}|{quote(escaped, safe='')}"
+
+
 @dataclass
 class BundleBuilder:
     """A transaction Bundle under construction, attributed to one facility.
@@ -99,7 +108,7 @@ class BundleBuilder:
 
     def organization(self) -> str:
         """Add the facility's Organization (once) and return its fullUrl."""
-        query = f"identifier={FACILITY_SYSTEM}|{self.facility.code}"
+        query = identifier_query(FACILITY_SYSTEM, self.facility.code)
         key = f"Organization?{query}"
         if key not in self._urls:
             self.post(self.facility.organization(), query)

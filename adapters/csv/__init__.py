@@ -15,12 +15,19 @@ The files need not be sorted (see `rows`).
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from adapters.base import BundleBuilder, Facility, Output, Rejection, Resource, identifier
+from adapters.base import (
+    BundleBuilder,
+    Facility,
+    Output,
+    Rejection,
+    Resource,
+    identifier,
+    identifier_query,
+)
 from adapters.csv import rows
 from adapters.csv.elements import pruned, put
 from adapters.csv.mapping import CsvMapping, MappingFileError, Table, load
 from adapters.fhir.attribution import attribute
-from adapters.xml130.values import query
 
 __all__ = ["CsvMapping", "MappingFileError", "load", "parse"]
 
@@ -167,6 +174,6 @@ def _add(
             raise RowError(link.column or "?", reason)
         put(resource, link.element, {"reference": target})
     resource = pruned(attribute(resource, builder.facility, organization))
-    urls[(table.name, key)] = builder.put(resource, query(system, key))
+    urls[(table.name, key)] = builder.put(resource, identifier_query(system, key))
     if not urls.get((table.name, "")):
         urls[(table.name, "")] = urls[(table.name, key)]  # the patient, for column-less links

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.base import Bundle, BundleBuilder, Facility, Rejection, Resource
+from adapters.base import Bundle, BundleBuilder, Facility, Rejection, Resource, identifier_query
 from adapters.fhir.attribution import attribute
-from adapters.xml130.values import query
 
 FHIR_ID_KIND = "fhir-id"
 _ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://ehrhub.invalid/adapters/fhir")
@@ -57,10 +56,10 @@ def _condition(item: Item, facility: Facility) -> str:
         keyed = {"system": system, "value": original}
         listed = ids if isinstance(ids, list) else []
         resource["identifier"] = listed + ([] if keyed in listed else [keyed])
-        return query(system, original)
+        return identifier_query(system, original)
     own = own_identifier(resource)
     if own:
-        return query(own["system"], own["value"])
+        return identifier_query(own["system"], own["value"])
     raise ValueError("has neither an id nor an identifier with system and value")
 
 

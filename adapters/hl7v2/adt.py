@@ -2,7 +2,7 @@
 
 from adapters.base import identifier
 
-from .common import Context, MappingError, add_encounter, add_patient, by_identifier
+from .common import Context, MappingError, add_encounter, add_patient, identifier_query
 
 TRIGGERS = {"A01", "A02", "A03", "A04", "A05", "A08", "A11", "A13", "A28", "A31", "A40"}
 
@@ -44,7 +44,7 @@ def map_merge(ctx: Context) -> None:
                 "link": [{"other": ctx.ref(survivor), "type": "replaced-by"}],
                 "managingOrganization": ctx.ref(ctx.organization),
             },
-            by_identifier(system, prior_mrn),
+            identifier_query(system, prior_mrn),
         )
         entry = next(e for e in ctx.builder.entries if e["fullUrl"] == survivor)
         entry["resource"].setdefault("link", []).append(

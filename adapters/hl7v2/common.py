@@ -8,17 +8,19 @@ and unique nationally. A national ID (type NI or CCCD) goes under the CCCD syste
 (SS, AN, ...) under the facility's system of that type.
 """
 
-import re
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import quote
 
-from adapters.base import CCCD_SYSTEM, BundleBuilder, Facility, identifier
+from adapters.base import (
+    CCCD_SYSTEM,
+    BundleBuilder,
+    Facility,
+    Resource,
+    identifier,
+    identifier_query,
+)
 
 from . import datatypes as dt
 from .message import Message, Repetition, Segment
-
-Resource = dict[str, Any]
 
 MRN_TYPES = {"", "MR", "MRN", "PI", "PT", "PN"}
 CITIZEN_TYPES = {"NI", "CCCD"}
@@ -78,12 +80,6 @@ class Context:
         return "-".join(p.replace("|", "/") for p in parts if p) or self.message.control_id
 
 
-def by_identifier(system: str, value: str) -> str:
-    """Return the search criteria `identifier=system|value`, escaped for a URL."""
-    escaped = re.sub(r"([\\,$|])", r"\\\1", value)
-    return f"identifier={quote(system, safe=':/')}|{quote(escaped, safe='')}"
-
-
 def patient_identifiers(pid: Segment, facility: Facility) -> list[Resource]:
     """Return PID-3's identifiers (PID-2 when PID-3 is empty), the MRN first."""
     found: list[Resource] = []
@@ -141,7 +137,7 @@ def add_patient(ctx: Context, pid: Segment | None = None) -> str:
     patient = patient_resource(pid, ctx)
     first = patient["identifier"][0]
     ctx.mrn = first["value"]
-    ctx.patient = ctx.builder.put(patient, by_identifier(first["system"], first["value"]))
+    ctx.patient = ctx.builder.put(patient, identifier_query(first["system"], first["value"]))
     return ctx.patient
 
 
@@ -157,7 +153,7 @@ def add_practitioner(ctx: Context, rep: Repetition) -> str | None:
     name = dt.practitioner_name(rep)
     if name:
         practitioner["name"] = [name]
-    return ctx.builder.put(practitioner, by_identifier(system, rep.get(1)))
+    return ctx.builder.put(practitioner, identifier_query(system, rep.get(1)))
 
 
 def add_location(ctx: Context, rep: Repetition) -> str | None:
@@ -175,7 +171,7 @@ def add_location(ctx: Context, rep: Repetition) -> str | None:
     }
     if rep.get(9):
         location["description"] = rep.get(9)
-    return ctx.builder.put(location, by_identifier(system, value))
+    return ctx.builder.put(location, identifier_query(system, value))
 
 
 def encounter_status(pv1: Segment, event: str) -> str:
@@ -222,7 +218,7 @@ def add_encounter(ctx: Context, event: str = "") -> str | None:
     if location:
         encounter["location"] = [{"location": ctx.ref(location)}]
     encounter["serviceProvider"] = ctx.ref(ctx.organization)
-    ctx.encounter = ctx.builder.put(encounter, by_identifier(system, visit))
+    ctx.encounter = ctx.builder.put(encounter, identifier_query(system, visit))
     return ctx.encounter
 
 

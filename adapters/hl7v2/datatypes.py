@@ -3,13 +3,10 @@ telecoms and quantities."""
 
 import re
 from datetime import datetime
-from typing import Any
 
-from adapters.base import ICD10_SYSTEM, LOINC_SYSTEM, UCUM_SYSTEM
+from adapters.base import ICD10_SYSTEM, LOINC_SYSTEM, UCUM_SYSTEM, Resource
 
 from .message import Repetition
-
-Resource = dict[str, Any]
 
 HL7_DATE = re.compile(
     r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,4}))?([+-]\d{4})?$"

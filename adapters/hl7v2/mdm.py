@@ -1,9 +1,8 @@
 """MDM medical document messages: a DocumentReference from TXA, its text from the OBXs."""
 
 import base64
-from typing import Any
 
-from adapters.base import identifier
+from adapters.base import Resource, identifier
 
 from . import datatypes as dt
 from .common import (
@@ -12,11 +11,9 @@ from .common import (
     add_encounter,
     add_patient,
     add_practitioner,
-    by_identifier,
+    identifier_query,
 )
 from .message import Segment
-
-Resource = dict[str, Any]
 
 # TXA-17 document completion status (table 0271) to DocumentReference.docStatus.
 DOC_STATUS = {
@@ -60,7 +57,7 @@ def map_mdm(ctx: Context) -> None:
     document["content"] = [{"attachment": a} for a in attachments(ctx, txa)]
     if ctx.encounter:
         document["context"] = {"encounter": [ctx.ref(ctx.encounter)]}
-    ctx.builder.put(document, by_identifier(system, value))
+    ctx.builder.put(document, identifier_query(system, value))
 
 
 def attachments(ctx: Context, txa: Segment) -> list[Resource]:

@@ -1,15 +1,12 @@
 """ORU^R01 results: a DiagnosticReport per OBR and an Observation per OBX."""
 
 import re
-from typing import Any
 
-from adapters.base import identifier
+from adapters.base import Resource, identifier
 
 from . import datatypes as dt
-from .common import Context, add_encounter, add_patient, by_identifier, subject
+from .common import Context, add_encounter, add_patient, identifier_query, subject
 from .message import Repetition, Segment
-
-Resource = dict[str, Any]
 
 INTERPRETATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 INTERPRETATIONS = {
@@ -105,7 +102,7 @@ def add_report(ctx: Context, obr: Segment, orc: Segment | None, results: list[st
     if results:
         report["result"] = [ctx.ref(url) for url in results]
     first = identifiers[0]
-    return ctx.builder.put(report, by_identifier(first["system"], first["value"]))
+    return ctx.builder.put(report, identifier_query(first["system"], first["value"]))
 
 
 def add_observation(
@@ -121,7 +118,7 @@ def add_observation(
     effective = dt.date_time(obx.get(14)) or (dt.date_time(obr.get(7)) if obr else None)
     if effective:
         observation["effectiveDateTime"] = effective
-    return ctx.builder.put(observation, by_identifier(system, value))
+    return ctx.builder.put(observation, identifier_query(system, value))
 
 
 def observation_resource(ctx: Context, obx: Segment) -> Resource:

@@ -1,9 +1,7 @@
 """RDE pharmacy orders (MedicationRequest from ORC + RXE) and RDS dispenses
 (MedicationDispense from ORC + RXD)."""
 
-from typing import Any
-
-from adapters.base import identifier
+from adapters.base import Resource, identifier
 
 from . import datatypes as dt
 from .common import (
@@ -12,12 +10,10 @@ from .common import (
     add_encounter,
     add_patient,
     add_practitioner,
-    by_identifier,
+    identifier_query,
     subject,
 )
 from .message import Segment
-
-Resource = dict[str, Any]
 
 # ORC-1 order control (table 0119) to MedicationRequest.status; anything else is active.
 ORDER_STATUS = {
@@ -95,7 +91,7 @@ def add_request(
         if isinstance(repeats, int) and repeats >= 0:
             supply["numberOfRepeatsAllowed"] = repeats
         request["dispenseRequest"] = supply
-    return ctx.builder.put(request, by_identifier(system, value))
+    return ctx.builder.put(request, identifier_query(system, value))
 
 
 def dosage(rxe: Segment, rxr: Segment | None) -> Resource:
@@ -137,4 +133,4 @@ def add_dispense(
     handed = dt.date_time(rxd.get(3))
     if handed:
         dispense["whenHandedOver"] = handed
-    return ctx.builder.put(dispense, by_identifier(system, value))
+    return ctx.builder.put(dispense, identifier_query(system, value))

@@ -1,9 +1,8 @@
 """SIU scheduling messages: an Appointment from SCH, with its resources (AIP, AIL)."""
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from adapters.base import identifier
+from adapters.base import Resource, identifier
 
 from . import datatypes as dt
 from .common import (
@@ -13,11 +12,9 @@ from .common import (
     add_location,
     add_patient,
     add_practitioner,
-    by_identifier,
+    identifier_query,
 )
 from .message import Segment
-
-Resource = dict[str, Any]
 
 # The Appointment.status each trigger event leaves the appointment in.
 TRIGGER_STATUS = {
@@ -59,7 +56,7 @@ def map_siu(ctx: Context) -> None:
         # FHIR lets only proposed or cancelled appointments go without a start and end.
         appointment["status"] = "proposed"
     appointment["participant"] = participants(ctx)
-    ctx.builder.put(appointment, by_identifier(system, value))
+    ctx.builder.put(appointment, identifier_query(system, value))
 
 
 def appointment_period(ctx: Context, sch: Segment) -> tuple[str | None, str | None]:

@@ -1,14 +1,10 @@
 """VXU^V04 vaccination updates: an Immunization per RXA."""
 
-from typing import Any
-
-from adapters.base import identifier
+from adapters.base import Resource, identifier
 
 from . import datatypes as dt
-from .common import Context, MappingError, add_encounter, add_patient, by_identifier, subject
+from .common import Context, MappingError, add_encounter, add_patient, identifier_query, subject
 from .message import Segment
-
-Resource = dict[str, Any]
 
 # RXA-20 completion status (table 0322) to Immunization.status.
 COMPLETION = {"CP": "completed", "PA": "completed", "RE": "not-done", "NA": "not-done"}
@@ -79,4 +75,4 @@ def add_immunization(
             if concept:
                 immunization[key] = concept
     immunization["performer"] = [{"actor": ctx.ref(ctx.organization)}]
-    return ctx.builder.put(immunization, by_identifier(system, value))
+    return ctx.builder.put(immunization, identifier_query(system, value))

@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from adapters.base import (
     ACT_CODE_SYSTEM,
@@ -19,9 +18,8 @@ from adapters.base import (
     LOINC_SYSTEM,
     TZ_VN,
     UCUM_SYSTEM,
+    Resource,
 )
-
-Resource = dict[str, Any]
 
 ENCOUNTER_SYSTEM = "https://moh.gov.vn/fhir/sid/encounter"
 CONDITION_SYSTEM = "https://moh.gov.vn/fhir/sid/condition"

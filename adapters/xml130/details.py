@@ -4,7 +4,7 @@ progress notes (XML5), discharge paper (XML7) and record summary (XML8)."""
 from collections.abc import Callable
 from typing import Any
 
-from adapters.base import LOINC_SYSTEM, UCUM_SYSTEM, BundleBuilder, Resource
+from adapters.base import LOINC_SYSTEM, UCUM_SYSTEM, BundleBuilder, Resource, identifier_query
 from adapters.xml130.envelope import Record
 from adapters.xml130.values import (
     RecordError,
@@ -12,7 +12,6 @@ from adapters.xml130.values import (
     instant,
     local_code,
     number,
-    query,
     record_id,
     text_attachment,
     where,
@@ -47,7 +46,7 @@ def _put(b: BundleBuilder, resource: Resource, kind: str, *parts: str) -> str:
     """Put a detail resource under a derived identifier (MA_LK and its row's key)."""
     ident = record_id(b.facility, kind, *parts)
     resource["identifier"] = [ident]
-    return b.put(resource, query(ident["system"], ident["value"]))
+    return b.put(resource, identifier_query(ident["system"], ident["value"]))
 
 
 def _context(refs: Refs) -> Resource:

@@ -12,6 +12,7 @@ from adapters.base import (
     Rejection,
     Resource,
     identifier,
+    identifier_query,
 )
 from adapters.xml130 import details, fields
 from adapters.xml130.envelope import Hoso, Record
@@ -20,7 +21,6 @@ from adapters.xml130.values import (
     birth_date,
     date_time,
     local_code,
-    query,
     record_id,
     split,
     where,
@@ -216,18 +216,18 @@ def episode(hoso: Hoso, tables: dict[str, list[Record]], facility: Facility) -> 
     refs = {"organization": b.organization()}
     mrn = facility.system("mrn")
     refs["patient"] = b.put(
-        patient(xml1, facility, refs["organization"]), query(mrn, xml1["MA_BN"])
+        patient(xml1, facility, refs["organization"]), identifier_query(mrn, xml1["MA_BN"])
     )
     for coverage in coverages(xml1, refs["patient"]):
-        b.put(coverage, query(BHYT_SYSTEM, coverage["subscriberId"]))
+        b.put(coverage, identifier_query(BHYT_SYSTEM, coverage["subscriberId"]))
     visit = facility.system("visit")
     enc = encounter(xml1, facility, refs)
-    refs["encounter"] = b.put(enc, query(visit, xml1["MA_LK"]))
+    refs["encounter"] = b.put(enc, identifier_query(visit, xml1["MA_LK"]))
     diagnoses = []
     for rank, code in enumerate(diagnosis_codes(xml1), start=1):
         ident = record_id(facility, "condition", xml1["MA_LK"], code)
         resource = condition(xml1, code, rank == 1, refs, ident)
-        url = b.put(resource, query(ident["system"], ident["value"]))
+        url = b.put(resource, identifier_query(ident["system"], ident["value"]))
         diagnoses.append({"condition": {"reference": url}, "rank": rank})
     if diagnoses:
         enc["diagnosis"] = diagnoses

@@ -3,7 +3,6 @@
 import base64
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from adapters.base import TZ_VN, Facility
 
@@ -57,11 +56,6 @@ def number(value: str) -> float | int | None:
 def split(value: str) -> list[str]:
     """Return the non-empty parts of a `;`-separated field."""
     return [part.strip() for part in value.split(";") if part.strip()]
-
-
-def query(system: str, value: str) -> str:
-    """Return the search criteria of an identifier."""
-    return f"identifier={system}|{quote(value, safe='')}"
 
 
 def local_code(table: str, code: str, display: str = "") -> dict[str, Any]:

@@ -10,11 +10,10 @@ from typing import Any
 
 from hub.fhir.bundle import full_url, new_bundle
 from hub.fhir.outcome import BadRequest, NotFound
-from hub.fhir.params import parse_instant
+from hub.fhir.params import parse_instant, type_list
 from hub.fhir.references import walk
 from hub.fhir.result import Context, Result
 from hub.fhir.search import page_url, read_request
-from hub.fhir.validate import storable_type
 from hub.identity.person import same_person
 from hub.search import compartment
 from hub.search.extract import values
@@ -55,9 +54,7 @@ async def everything(ctx: Context, patient_id: str, params: list[tuple[str, str]
     patient = await ctx.store.current("Patient", patient_id, ctx.scope, ctx.session)
     if patient is None or patient.deleted:
         raise NotFound(f"Patient/{patient_id} is not known")
-    types = [t.strip() for t in dict(params).get("_type", "").split(",") if t.strip()]
-    for t in types:
-        storable_type(t)
+    types = type_list(dict(params).get("_type"))
     rows = await _rows(ctx, await same_person(ctx, patient), dict(params), types)
     request = read_request(ctx, "Patient", params)
     start = 0

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from hub.fhir.outcome import BadRequest
 from hub.fhir.result import Context
+from hub.fhir.validate import storable_type
 
 
 def page_size(ctx: Context, params: dict[str, str]) -> int:
@@ -27,3 +28,11 @@ def parse_instant(value: str, name: str) -> datetime:
     if parsed.tzinfo is None:
         raise BadRequest(f"{name} needs a timezone, e.g. Z or +07:00", expression=name)
     return parsed
+
+
+def type_list(raw: str | None) -> list[str]:
+    """Return the resource types of a `_type` parameter, each one stored by the hub."""
+    types = [t.strip() for t in (raw or "").split(",") if t.strip()]
+    for t in types:
+        storable_type(t)
+    return types

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from hub.fhir.bundle import full_url, new_bundle
 from hub.fhir.outcome import BadRequest, Issue, TooCostly, operation_outcome
-from hub.fhir.params import page_size
+from hub.fhir.params import page_size, type_list
 from hub.fhir.result import Context, Result
 from hub.fhir.validate import storable_type
 from hub.search import engine, page, plan
@@ -159,11 +159,7 @@ def _newest_cursor(row: list[Any]) -> tuple[datetime, str]:
 
 async def search_system(ctx: Context, params: list[tuple[str, str]]) -> Result:
     """Return a page of resources of the types in `_type` (or all searchable types)."""
-    raw_types = _last(params, "_type")
-    types = [t.strip() for t in raw_types.split(",") if t.strip()] if raw_types else []
-    for t in types:
-        storable_type(t)
-    types = types or sorted(registry().by_type)
+    types = type_list(_last(params, "_type")) or sorted(registry().by_type)
     queries = [parse(t, params) for t in types]
     # A parameter is known at system level only if every searched type knows it.
     names_known_somewhere = {c.name for q in queries for c in q.clauses}

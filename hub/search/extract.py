@@ -250,12 +250,16 @@ def keys(resource: dict[str, Any]) -> list[str]:
     resource_type = resource["resourceType"]
     reg = registry()
     found: set[str] = set()
+    computed: dict[str, list[Any]] = {}
     for param in reg.indexed(resource_type):
-        found.update(param_keys(resource_type, param, values(resource, param)))
+        computed[param.code] = values(resource, param)
+        found.update(param_keys(resource_type, param, computed[param.code]))
     # One key per patient whose compartment holds the resource, so that a patient's whole
     # record is one index lookup (a long `$in` over every type's keys costs far more).
     for code in reg.compartment.get(resource_type, ()) if resource_type != "Patient" else ():
-        for ref in values(resource, reg.params(resource_type)[code]):
+        param = reg.params(resource_type)[code]
+        refs = computed[code] if code in computed else values(resource, param)
+        for ref in refs:
             if isinstance(ref, Reference) and ref.type == "Patient" and ref.reference:
                 found.add(f"{COMPARTMENT}{ref.reference}")
     return sorted(found)

@@ -11,7 +11,7 @@ from typing import Any
 
 from hub.search.extract import Quantity, Reference, Token, values
 from hub.search.query import Clause, Ordered, Query, TokenValue
-from hub.search.values import DateRange, fold, stamp
+from hub.search.values import DateRange, fold, parse_stamp, stamp
 
 # "ap" is within this share of the distance between the value and now (dates), or of the
 # value itself (numbers), as the specification recommends.
@@ -100,9 +100,9 @@ def _date(wanted: Ordered, item: DateRange) -> bool:
 
 def approximate(wanted: Ordered) -> DateRange:
     """Return the range `ap` stands for: the value widened by a tenth of its distance to now."""
-    start = datetime.strptime(wanted.low, "%Y%m%d%H%M%S%f").replace(tzinfo=UTC)
+    start = parse_stamp(wanted.low)
     gap = abs(datetime.now(UTC) - start) * 0.1
-    end = datetime.strptime(wanted.high, "%Y%m%d%H%M%S%f").replace(tzinfo=UTC)
+    end = parse_stamp(wanted.high)
     return DateRange(stamp(max(start - gap, datetime.min.replace(tzinfo=UTC))), stamp(end + gap))
 
 

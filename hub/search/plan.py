@@ -21,6 +21,7 @@ from hub.search.values import (
     TEXT_KEY_LENGTH,
     fold,
     number_key,
+    parse_stamp,
     shift,
 )
 
@@ -252,7 +253,7 @@ def _ordered_rank(wanted: list[Ordered]) -> int:
 def _time(digits: str) -> datetime:
     if digits == HIGHEST:
         return datetime.max.replace(tzinfo=UTC)
-    return datetime.strptime(digits, "%Y%m%d%H%M%S%f").replace(tzinfo=UTC)
+    return parse_stamp(digits)
 
 
 def compartment(resource_type: str, patient_ids: list[str]) -> Driver:
