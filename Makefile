@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.installed-embedded-dev
 .PHONY: run test lint bench clean
 
 run: $(RUN_STAMP)
-	$(BIN)/ehrhub serve --load-sample
+	$(BIN)/ehrhub demo
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q

@@ -7,6 +7,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -87,20 +88,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the hub (with an embedded database when no MongoDB URI is given)",
         description="Run the hub. Flags override the EHRHUB_* environment variables.",
     )
-    serve_parser.add_argument("--host", help="address to listen on (EHRHUB_HOST)")
-    serve_parser.add_argument("--port", type=int, help="port to listen on (EHRHUB_PORT)")
-    serve_parser.add_argument(
-        "--mongodb-uri", help="MongoDB to use; none starts the embedded one (EHRHUB_MONGODB_URI)"
-    )
-    serve_parser.add_argument(
-        "--data-dir", type=Path, help="folder of the embedded database (EHRHUB_DATA_DIR)"
-    )
+    _hub_flags(serve_parser)
     serve_parser.add_argument(
         "--load-sample",
         action="store_true",
         help="once the hub is ready, send it a few synthetic patients (safe to repeat)",
     )
     serve_parser.set_defaults(command=serve)
+
+    demo_parser = commands.add_parser(
+        "demo",
+        help="run the hub and fill it from simulated hospitals (XML130, HL7 v2, CSV)",
+        description="Run the hub as `serve` does; once it is ready, synthetic facilities across "
+        "provinces and levels write their native exports and sync them through the real "
+        "adapters, then a few send new visits every --live-seconds. Safe to run again on the "
+        "same data: the records are matched, not duplicated.",
+    )
+    _hub_flags(demo_parser)
+    demo_parser.add_argument(
+        "--facilities", type=int, default=24, help="number of facilities (default 24)"
+    )
+    demo_parser.add_argument(
+        "--scale", type=float, default=1.0, help="visits per facility, as a multiple (default 1)"
+    )
+    demo_parser.add_argument("--seed", type=int, default=1, help="same seed, same data")
+    demo_parser.add_argument(
+        "--days", type=int, default=90, help="the backfill covers this many past days"
+    )
+    demo_parser.add_argument(
+        "--until",
+        type=date.fromisoformat,
+        help="last day of the backfill, YYYY-MM-DD (default: today)",
+    )
+    demo_parser.add_argument(
+        "--live-seconds",
+        type=float,
+        default=60.0,
+        help="after the backfill, new visits every this many seconds (0: none)",
+    )
+    demo_parser.add_argument(
+        "--workers", type=int, default=4, help="facilities syncing at the same time"
+    )
+    # An access-log line per request would bury the demo's own lines.
+    demo_parser.set_defaults(command=demo, load_sample=False, access_log=False)
 
     load_parser = commands.add_parser(
         "load",
@@ -123,14 +153,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Run the hub until Ctrl-C or SIGTERM, with the embedded database if no URI is set."""
+def _hub_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the flags of a command that runs the hub."""
+    parser.add_argument("--host", help="address to listen on (EHRHUB_HOST)")
+    parser.add_argument("--port", type=int, help="port to listen on (EHRHUB_PORT)")
+    parser.add_argument(
+        "--mongodb-uri", help="MongoDB to use; none starts the embedded one (EHRHUB_MONGODB_URI)"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="folder of the embedded database (EHRHUB_DATA_DIR)"
+    )
+
+
+def _hub_settings(args: argparse.Namespace) -> Settings:
+    """Return the settings, with the command line's flags over the environment's."""
     overrides = {
         name: value
         for name in ("host", "port", "mongodb_uri", "data_dir")
         if (value := getattr(args, name)) is not None
     }
-    settings = Settings(**overrides)
+    return Settings(**overrides)
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Run the hub and the simulated hospitals that fill it."""
+    from adapters.simulate.demo import DemoOptions
+    from adapters.simulate.demo import start as start_demo
+
+    if args.facilities < 1 or args.scale <= 0 or args.days < 1 or args.workers < 1:
+        raise UsageError("--facilities, --days and --workers must be at least 1, --scale above 0")
+    options = DemoOptions(
+        folder=_hub_settings(args).data_dir / "demo",
+        facilities=args.facilities,
+        scale=args.scale,
+        seed=args.seed,
+        days=args.days,
+        until=args.until,
+        workers=args.workers,
+        live_seconds=args.live_seconds,
+    )
+    return serve(args, lambda base, stopping: start_demo(base, options, stopping))
+
+
+def serve(
+    args: argparse.Namespace,
+    beside: Callable[[str, threading.Event], threading.Thread] | None = None,
+) -> int:
+    """Run the hub until Ctrl-C or SIGTERM, with the embedded database if no URI is set;
+    `beside` starts work that runs next to the hub (the sample loader, the demo)."""
+    settings = _hub_settings(args)
     if not 0 < settings.port <= MAX_PORT:
         raise UsageError(f"port {settings.port} is not between 1 and {MAX_PORT}")
     base = local_url(settings.host, settings.port)
@@ -148,11 +219,12 @@ def serve(args: argparse.Namespace) -> int:
             settings.mongodb_uri = embedded.uri
         print_links(base)
         if args.load_sample:
-            loader = threading.Thread(
+            threading.Thread(
                 target=load_sample, args=(base, stopping), name="load-sample", daemon=True
-            )
-            loader.start()
-        run_hub(settings)
+            ).start()
+        if beside is not None:
+            beside(base, stopping)
+        run_hub(settings, access_log=getattr(args, "access_log", True))
     except (StopRequested, KeyboardInterrupt):
         pass
     finally:
@@ -187,14 +259,18 @@ def start_embedded(settings: Settings) -> "EmbeddedMongo":
     return embedded
 
 
-def run_hub(settings: Settings) -> None:
+def run_hub(settings: Settings, access_log: bool = True) -> None:
     """Serve the hub's app with uvicorn until it is told to stop."""
     import uvicorn
 
     from hub.app import create_app
 
     config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, log_level="info"
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=access_log,
     )
     server = uvicorn.Server(config)
     try:

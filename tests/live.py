@@ -38,9 +38,11 @@ def clean_env(**settings: str) -> dict[str, str]:
     return env | {f"EHRHUB_{name.upper()}": value for name, value in settings.items()}
 
 
-def wait_for_output(hub: subprocess.Popen[bytes], log: Path, pattern: str) -> re.Match[str]:
+def wait_for_output(
+    hub: subprocess.Popen[bytes], log: Path, pattern: str, seconds: float = START_SECONDS
+) -> re.Match[str]:
     """Wait until the hub's output matches a pattern; fail with its output if it never does."""
-    deadline = time.monotonic() + START_SECONDS
+    deadline = time.monotonic() + seconds
     while True:
         output = log.read_text(errors="replace")
         if found := re.search(pattern, output):
@@ -50,11 +52,14 @@ def wait_for_output(hub: subprocess.Popen[bytes], log: Path, pattern: str) -> re
         time.sleep(0.2)
 
 
-def start_hub(log: Path, *args: str, **settings: str) -> subprocess.Popen[bytes]:
-    """Start `ehrhub serve` in the background with its output going to a file."""
+def start_hub(
+    log: Path, *args: str, command: str = "serve", **settings: str
+) -> subprocess.Popen[bytes]:
+    """Start `ehrhub serve` (or another command running the hub) in the background with its
+    output going to a file."""
     with log.open("wb") as output:
         return subprocess.Popen(
-            ehrhub("serve", *args),
+            ehrhub(command, *args),
             cwd=REPO,
             env=clean_env(**settings),
             stdout=output,

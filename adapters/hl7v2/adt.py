@@ -1,8 +1,11 @@
-"""ADT (admit, discharge, transfer) messages: Patient and Encounter; A40 merges patients."""
+"""ADT (admit, discharge, transfer) messages: Patient, Encounter and its diagnoses (DG1);
+A40 merges patients."""
 
-from adapters.base import identifier
+from adapters.base import Resource, identifier
 
+from . import datatypes as dt
 from .common import Context, MappingError, add_encounter, add_patient, identifier_query
+from .message import Segment
 
 TRIGGERS = {"A01", "A02", "A03", "A04", "A05", "A08", "A11", "A13", "A28", "A31", "A40"}
 
@@ -14,6 +17,7 @@ def map_adt(ctx: Context) -> None:
         return
     add_patient(ctx)
     add_encounter(ctx, ctx.message.trigger)
+    add_diagnoses(ctx)
 
 
 def map_merge(ctx: Context) -> None:
@@ -50,3 +54,61 @@ def map_merge(ctx: Context) -> None:
         entry["resource"].setdefault("link", []).append(
             {"other": ctx.ref(prior), "type": "replaces"}
         )
+
+
+CONDITION = "http://terminology.hl7.org/CodeSystem/condition-"
+# DG1-6 (table 0052): admitting and working diagnoses are provisional, final ones confirmed.
+VERIFICATION = {"A": "provisional", "W": "provisional", "F": "confirmed"}
+
+
+def add_diagnoses(ctx: Context) -> None:
+    """Add a Condition per coded DG1, keyed on the visit and the code (set IDs are renumbered
+    between messages of one visit), and list them, ranked, in the Encounter's diagnoses."""
+    if ctx.encounter is None:
+        return
+    encounter = next(e["resource"] for e in ctx.builder.entries if e["fullUrl"] == ctx.encounter)
+    visit = encounter["identifier"][0]["value"]
+    ranked = []
+    for order, dg1 in enumerate(ctx.message.all("DG1"), 1):
+        concept = dt.codeable_concept(dg1.rep(3))
+        if concept is None or "coding" not in concept:
+            continue
+        code = concept["coding"][0]["code"]
+        system = ctx.facility.system("diagnosis")
+        url = ctx.builder.put(
+            condition(ctx, dg1, concept, identifier(system, f"{visit}-{code}")),
+            identifier_query(system, f"{visit}-{code}"),
+        )
+        rank = dt.number(dg1.get(15))
+        ranked.append({"condition": ctx.ref(url), "rank": rank if isinstance(rank, int) else order})
+    if ranked:
+        encounter["diagnosis"] = ranked
+
+
+def condition(ctx: Context, dg1: Segment, concept: Resource, ident: Resource) -> Resource:
+    """Return the encounter diagnosis a DG1 describes."""
+    if dg1.get(4) and "text" not in concept:
+        concept["text"] = dg1.get(4)
+    found: Resource = {
+        "resourceType": "Condition",
+        "identifier": [ident],
+        "clinicalStatus": {"coding": [{"system": f"{CONDITION}clinical", "code": "active"}]},
+        "verificationStatus": {
+            "coding": [
+                {
+                    "system": f"{CONDITION}ver-status",
+                    "code": VERIFICATION.get(dg1.get(6).upper(), "unconfirmed"),
+                }
+            ]
+        },
+        "category": [
+            {"coding": [{"system": f"{CONDITION}category", "code": "encounter-diagnosis"}]}
+        ],
+        "code": concept,
+        "subject": ctx.ref(ctx.patient),
+        "encounter": ctx.ref(ctx.encounter or ""),
+    }
+    recorded = dt.date_time(dg1.get(5))
+    if recorded:
+        found["recordedDate"] = recorded
+    return found

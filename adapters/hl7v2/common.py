@@ -4,13 +4,15 @@ practitioners (XCN) and locations (PL) they name.
 Identifiers: every PID-3 medical record number (type MR, PI, PT, MRN or none) goes under the
 sending facility's `mrn` system, whatever PID-3.4 says: assigning authorities arrive as
 free text or OIDs that differ between feeds of one hospital, while the facility code is known
-and unique nationally. A national ID (type NI or CCCD) goes under the CCCD system; other types
-(SS, AN, ...) under the facility's system of that type.
+and unique nationally. A national ID (type NI or CCCD) goes under the CCCD system, an
+insurance card (HC or BHYT) under the national card system; other types (SS, AN, ...) under
+the facility's system of that type.
 """
 
 from dataclasses import dataclass, field
 
 from adapters.base import (
+    BHYT_SYSTEM,
     CCCD_SYSTEM,
     BundleBuilder,
     Facility,
@@ -24,6 +26,7 @@ from .message import Message, Repetition, Segment
 
 MRN_TYPES = {"", "MR", "MRN", "PI", "PT", "PN"}
 CITIZEN_TYPES = {"NI", "CCCD"}
+INSURANCE_TYPES = {"HC", "BHYT"}  # the health-insurance card (thẻ BHYT)
 GENDER = {"M": "male", "F": "female", "O": "other", "A": "other", "U": "unknown", "N": "unknown"}
 ENCOUNTER_CLASS = {
     "I": ("IMP", "inpatient encounter"),
@@ -89,6 +92,8 @@ def patient_identifiers(pid: Segment, facility: Facility) -> list[Resource]:
             continue
         if kind in CITIZEN_TYPES:
             ident = identifier(CCCD_SYSTEM, value, "NI")
+        elif kind in INSURANCE_TYPES:
+            ident = identifier(BHYT_SYSTEM, value, "HC")
         elif kind in MRN_TYPES:
             ident = identifier(facility.system("mrn"), value, "MR")
         else:

@@ -204,7 +204,7 @@ def quantity(value: int | float, unit: Repetition) -> Resource:
     found: Resource = {"value": value}
     code, system = unit.get(1), unit.get(3).upper()
     if code:
-        found["unit"] = code
+        found["unit"] = unit.get(2) or code  # the unit as printed, when the CWE gives it
         if system == "UCUM" or (not system and UCUM_LIKE.match(code)):
             found["system"] = UCUM_SYSTEM
             found["code"] = code

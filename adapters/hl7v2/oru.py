@@ -44,6 +44,7 @@ REPORT_STATUS = {
 }
 COMPARATORS = {"<", "<=", ">=", ">"}
 RANGE = re.compile(r"^\s*([-+]?\d*\.?\d+)\s*(?:-|to|–)\s*([-+]?\d*\.?\d+)\s*$")
+DECIMAL_COMMA = re.compile(r"(\d),(\d)")
 BOUND = re.compile(r"^\s*([<>]=?)\s*([-+]?\d*\.?\d+)\s*$")
 TEXT_TYPES = {"ST", "TX", "FT", "ID", "IS", "RP", "HD"}
 CODED_TYPES = {"CE", "CWE", "CNE", "CF"}
@@ -192,13 +193,15 @@ def structured_numeric(obx: Segment) -> Resource:
 
 
 def reference_range(obx: Segment) -> Resource | None:
-    """Return OBX-7 as a referenceRange: "70-80", "4.3 to 6.2", "<5", or text."""
+    """Return OBX-7 as a referenceRange: "70-80", "4.3 to 6.2", "<5", or text; Vietnamese
+    labs print "3,9 - 5,2" and "≤ 40", read alike."""
     text, unit = obx.get(7), obx.rep(6)
     if not text:
         return None
     low = high = None
-    match = RANGE.match(text)
-    bound = BOUND.match(text)
+    plain = DECIMAL_COMMA.sub(r"\1.\2", text).replace("≤", "<=").replace("≥", ">=")
+    match = RANGE.match(plain)
+    bound = BOUND.match(plain)
     if match:
         low, high = dt.number(match.group(1)), dt.number(match.group(2))
     elif bound and bound.group(1).startswith("<"):

@@ -7,7 +7,8 @@ import argparse
 import base64
 import io
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
@@ -100,29 +101,60 @@ def patient_fields(rng: random.Random, province: Province) -> Record:
     }
 
 
+@dataclass(frozen=True)
+class Stay:
+    """What an episode's tables describe beside the patient: where, when, why and who."""
+
+    ma_lk: str
+    facility_code: str
+    index: int
+    start: datetime
+    end: datetime
+    inpatient: bool
+    diagnoses: list[tuple[str, str]]
+    department: str
+    doctor: str
+
+
 def episode(seed: int, index: int, facility_code: str) -> Episode:
     """Return the tables of one generated episode of care."""
     rng = random.Random(f"ehrhub-xml130/{seed}/{index}")
     province = next((p for p in PROVINCES if p.bhyt_code == facility_code[:2]), PROVINCES[0])
-    ma_lk = f"{facility_code}{seed:04d}{index:08d}"
     inpatient = rng.random() < 0.3
     start = FIRST_DAY + timedelta(days=rng.randrange(300), hours=rng.randint(7, 16))
-    end = start + (timedelta(days=rng.randint(2, 9)) if inpatient else timedelta(hours=2))
-    diagnoses = rng.sample(catalog.DIAGNOSES, rng.randint(1, 3))
-    department = rng.choice(catalog.DEPARTMENTS)
-    doctor = rng.choice(catalog.DOCTORS)
-    drugs = drug_rows(rng, ma_lk, start, department, doctor, diagnoses[0][0])
-    services, results = service_rows(rng, ma_lk, start, department, doctor, diagnoses[0][0])
+    stay = Stay(
+        ma_lk=f"{facility_code}{seed:04d}{index:08d}",
+        facility_code=facility_code,
+        index=index,
+        start=start,
+        end=start + (timedelta(days=rng.randint(2, 9)) if inpatient else timedelta(hours=2)),
+        inpatient=inpatient,
+        diagnoses=rng.sample(catalog.DIAGNOSES, rng.randint(1, 3)),
+        department=rng.choice(catalog.DEPARTMENTS),
+        doctor=rng.choice(catalog.DOCTORS),
+    )
+    return stay_tables(rng, stay, lambda: patient_fields(rng, province))
+
+
+def stay_tables(rng: random.Random, stay: Stay, patient: Callable[[], Record]) -> Episode:
+    """Return the tables of an episode: XML1 with the patient's fields (`patient` is called
+    after the drugs and services are drawn), drugs, services and results, notes, discharge."""
+    ma_lk, start, end, doctor = stay.ma_lk, stay.start, stay.end, stay.doctor
+    drugs = drug_rows(rng, ma_lk, start, stay.department, doctor, stay.diagnoses[0][0])
+    services, results = service_rows(
+        rng, ma_lk, start, stay.department, doctor, stay.diagnoses[0][0]
+    )
     cost_drugs = sum(int(r["THANH_TIEN_BV"]) for r in drugs)
     cost = cost_drugs + sum(int(r["THANH_TIEN_BV"]) for r in services)
-    xml1 = patient_fields(rng, province) | {
+    inpatient = stay.inpatient
+    xml1 = patient() | {
         "MA_LK": ma_lk,
         "STT": "1",
         "LY_DO_VV": "Đau, sốt" if not inpatient else "Vào viện điều trị nội trú",
-        "CHAN_DOAN_VAO": diagnoses[0][1],
-        "CHAN_DOAN_RV": "; ".join(text for _, text in diagnoses),
-        "MA_BENH_CHINH": diagnoses[0][0],
-        "MA_BENH_KT": ";".join(code for code, _ in diagnoses[1:]),
+        "CHAN_DOAN_VAO": stay.diagnoses[0][1],
+        "CHAN_DOAN_RV": "; ".join(text for _, text in stay.diagnoses),
+        "MA_BENH_CHINH": stay.diagnoses[0][0],
+        "MA_BENH_KT": ";".join(code for code, _ in stay.diagnoses[1:]),
         "MA_DOITUONG_KCB": "1.1",
         "NGAY_VAO": stamp(start),
         "NGAY_VAO_NOI_TRU": stamp(start) if inpatient else "",
@@ -139,9 +171,9 @@ def episode(seed: int, index: int, facility_code: str) -> Episode:
         "NAM_QT": f"{end.year}",
         "THANG_QT": f"{end.month:02d}",
         "MA_LOAI_KCB": "03" if inpatient else "01",
-        "MA_KHOA": department,
-        "MA_CSKCB": facility_code,
-        "MA_HSBA": f"HSBA{index:08d}",
+        "MA_KHOA": stay.department,
+        "MA_CSKCB": stay.facility_code,
+        "MA_HSBA": f"HSBA{stay.index:08d}",
     }
     tables: Episode = {"XML1": [filled("XML1", xml1)]}
     tables["XML2"] = [filled("XML2", r) for r in drugs]

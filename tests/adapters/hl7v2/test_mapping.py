@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 from support import FHIR_JSON, FIXTURES, unique
 
-from adapters.base import CCCD_SYSTEM, UCUM_SYSTEM, Facility, Rejection
+from adapters.base import BHYT_SYSTEM, CCCD_SYSTEM, UCUM_SYSTEM, Facility, Rejection
 from adapters.hl7v2 import parse
 
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
@@ -101,6 +101,77 @@ def test_citizen_id_goes_under_the_cccd_system() -> None:
     }
 
 
+VN_ADT = "\r".join(
+    [
+        "MSH|^~\\&|HIS|79001|EHRHUB|MOH|20261101083000||ADT^A01|MSG-1|P|2.5",
+        "EVN|A01|20261101083000",
+        "PID|1||BN0001^^^79001^MR~079085001234^^^BCA^NI~HN4790123456789^^^BHXH^HC||"
+        "Nguyễn^Văn An||19850412|M",
+        "PV1|1|I|Khoa Nội||||000123/BYT-CCHN^Trần^Thị Lan||||||||||||LK0001"
+        "|||||||||||||||||||||||||20261101083000",
+        "DG1|1||E11.9^Bệnh đái tháo đường type 2^I10||20261101090000|W|||||||||2",
+        "DG1|2||I10^Tăng huyết áp vô căn^I10||20261101090000|F|||||||||1",
+        "DG1|3||^^I10|Không mã",
+    ]
+)
+
+
+def test_dg1_diagnoses_become_ranked_conditions_of_the_encounter() -> None:
+    facility = Facility(unique("hl7-"))
+    bundle = bundle_of(VN_ADT, facility)
+    (encounter,) = resources(bundle, "Encounter")
+    conditions = resources(bundle, "Condition")
+    assert [c["code"]["coding"][0]["code"] for c in conditions] == ["E11.9", "I10"]
+    assert {c["code"]["coding"][0]["system"] for c in conditions} == {
+        "http://hl7.org/fhir/sid/icd-10"
+    }
+    assert [c["verificationStatus"]["coding"][0]["code"] for c in conditions] == [
+        "provisional",
+        "confirmed",
+    ]
+    assert conditions[1]["identifier"][0] == {
+        "system": facility.system("diagnosis"),
+        "value": "LK0001-I10",
+    }
+    ranks = {by_url(bundle, d["condition"]["reference"])["code"]["coding"][0]["code"]: d["rank"]
+             for d in encounter["diagnosis"]}  # fmt: skip
+    assert ranks == {"E11.9": 2, "I10": 1}
+    (url,) = [e["fullUrl"] for e in bundle["entry"] if e["resource"] is encounter]
+    assert all(c["encounter"]["reference"] == url for c in conditions)
+
+
+def test_insurance_card_goes_under_the_national_card_system() -> None:
+    (patient,) = resources(bundle_of(VN_ADT), "Patient")
+    systems = {i["system"]: i["value"] for i in patient["identifier"]}
+    assert systems[BHYT_SYSTEM] == "HN4790123456789"
+    assert systems[CCCD_SYSTEM] == "079085001234"
+
+
+def test_vietnamese_reference_ranges_and_printed_units() -> None:
+    text = "\r".join(
+        [
+            "MSH|^~\\&|LIS|79001|EHRHUB|MOH|20261101100000||ORU^R01|MSG-2|P|2.5",
+            "PID|1||BN0001^^^79001^MR",
+            "OBR|1|CD1|XN1|24331-1^Lipid panel^LN",
+            "OBX|1|NM|2093-3^Cholesterol^LN||5,5|mmol/L^mmol/L^UCUM|3,9 - 5,2|H|||F",
+            "OBX|2|NM|1742-6^ALT^LN||11|U/L|≤ 40|N|||F",
+            "OBX|3|NM|6690-2^WBC^LN||7.2|10*9/L^G/L^UCUM|4 - 10|N|||F",
+        ]
+    )
+    cholesterol, alt, wbc = resources(bundle_of(text), "Observation")
+    assert cholesterol["referenceRange"][0]["low"]["value"] == 3.9
+    assert cholesterol["referenceRange"][0]["high"]["value"] == 5.2
+    assert cholesterol["referenceRange"][0]["text"] == "3,9 - 5,2"
+    assert alt["referenceRange"][0]["high"]["value"] == 40
+    assert "low" not in alt["referenceRange"][0]
+    assert wbc["valueQuantity"] == {
+        "value": 7.2,
+        "unit": "G/L",
+        "system": UCUM_SYSTEM,
+        "code": "10*9/L",
+    }
+
+
 def test_oru_r01_values_units_ranges_and_flags() -> None:
     facility = Facility(unique("hl7-"))
     bundle = bundle_of(fixture("LRI_2.0-NG_CBC_Typ_Message.hl7"), facility)
@@ -117,7 +188,7 @@ def test_oru_r01_values_units_ranges_and_flags() -> None:
     assert hemoglobin["code"]["coding"][0]["code"] == "718-7"
     assert hemoglobin["valueQuantity"] == {
         "value": 12.5,
-        "unit": "g/mL",
+        "unit": "grams per milliliter",  # OBX-6.2, as printed; the code is OBX-6.1
         "system": UCUM_SYSTEM,
         "code": "g/mL",
     }

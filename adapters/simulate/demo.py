@@ -1,0 +1,306 @@
+"""`ehrhub demo`: synthetic hospitals export their native formats and sync them into the hub.
+
+Once the hub is ready: the facilities are registered (their Organizations, as the ministry's
+registry would), each writes its export (XML130, HL7 v2 or CSV) under the demo folder, and
+each export goes to the hub through `ehrhub sync`, run as its own process as a hospital would
+run it, a few at a time. Then, every `live_seconds`, a few facilities send the day's new
+visits, so the hub keeps receiving data. Running the demo again on the same data sends the
+same records, which the hub matches instead of duplicating.
+"""
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from adapters.base import CCCD_SYSTEM, FACILITY_SYSTEM, TZ_VN, identifier_query
+from adapters.simulate.csv_export import write_csv
+from adapters.simulate.facilities import CSV, HL7V2, SimFacility, facilities
+from adapters.simulate.hl7v2_export import write_hl7v2
+from adapters.simulate.population import Visit, population_sizes, visits
+from adapters.simulate.xml130_export import write_xml130
+
+FHIR_JSON = "application/fhir+json"
+# Resource types counted in the summary, in the order a clinician reads a record.
+SUMMARY_TYPES = (
+    "Organization",
+    "Patient",
+    "Encounter",
+    "Condition",
+    "Observation",
+    "DiagnosticReport",
+    "MedicationRequest",
+    "Procedure",
+)
+READY_POLL_SECONDS = 0.2
+# The line `ehrhub sync` ends with, after the file's name.
+SYNC_SUMMARY = re.compile(r"(\d+) records parsed.*")
+SYNC_TIMEOUT_SECONDS = 1800.0
+LIVE_VISIT, LIVE_GAP = timedelta(hours=2), timedelta(minutes=7)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What the demo simulates: how many facilities, how busy, over which days."""
+
+    folder: Path
+    facilities: int = 24
+    scale: float = 1.0
+    seed: int = 1
+    days: int = 90
+    until: date | None = None
+    workers: int = 4
+    live_seconds: float = 60.0
+    live_facilities: int = 3
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """How one facility's export went."""
+
+    facility: SimFacility
+    records: int
+    status: int
+    summary: str
+    seconds: float
+
+
+def write_export(folder: Path, facility: SimFacility, items: Sequence[Visit], name: str) -> Path:
+    """Write a facility's visits in its own format under folder; return what to sync."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if facility.format == HL7V2:
+        path = folder / f"{name}.hl7"
+        write_hl7v2(path, items)
+    elif facility.format == CSV:
+        path = folder / name
+        write_csv(path, items)
+    else:
+        path = folder / f"{name}.xml"
+        write_xml130(path, facility.code, items)
+    return path
+
+
+def sync_command(facility: SimFacility, path: Path, fhir_base: str, outbox: Path) -> list[str]:
+    """Return the `ehrhub sync` command line that sends a facility's export."""
+    return [
+        sys.executable,
+        "-m",
+        "hub.cli",
+        "sync",
+        facility.format,
+        str(path),
+        "--hub",
+        fhir_base,
+        "--facility",
+        facility.code,
+        "--outbox",
+        str(outbox),
+    ]
+
+
+def sync_export(facility: SimFacility, path: Path, fhir_base: str, folder: Path) -> SyncResult:
+    """Run `ehrhub sync` for one facility's export and return how it went."""
+    started = time.monotonic()
+    outbox = folder / "outbox" / f"{facility.code}.sqlite"
+    outbox.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        sync_command(facility, path, fhir_base, outbox),
+        capture_output=True,
+        text=True,
+        timeout=SYNC_TIMEOUT_SECONDS,
+    )
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    found = next((m for line in reversed(lines) if (m := SYNC_SUMMARY.search(line))), None)
+    if found:
+        records, summary = int(found[1]), found[0]
+    else:
+        records, summary = 0, lines[-1] if lines else f"exit status {done.returncode}"
+    return SyncResult(facility, records, done.returncode, summary, time.monotonic() - started)
+
+
+def register(client: httpx.Client, found: Sequence[SimFacility]) -> None:
+    """Write the facilities' Organizations as the registry knows them (names, levels)."""
+    entries = [
+        {
+            "resource": f.organization(),
+            "request": {
+                "method": "PUT",
+                "url": f"Organization?{identifier_query(FACILITY_SYSTEM, f.code)}",
+            },
+        }
+        for f in found
+    ]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    response = client.post("", content=json.dumps(bundle), headers={"content-type": FHIR_JSON})
+    response.raise_for_status()
+
+
+def write_registry(path: Path, found: Sequence[SimFacility]) -> None:
+    """Write the facilities as the CSV the ministry keeps of its registry."""
+    columns = ("code", "name", "province", "level", "type", "ownership", "format")
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for f in found:
+            row = (f.code, f.name, f.province.name, f.level, f.type, f.ownership, f.format)
+            writer.writerow(row)
+
+
+def count(client: httpx.Client, resource_type: str) -> int:
+    """Return how many resources of a type the hub holds."""
+    response = client.get(resource_type, params={"_summary": "count"})
+    response.raise_for_status()
+    return int(response.json().get("total", 0))
+
+
+def wait_ready(client: httpx.Client, base: str, stopping: threading.Event) -> bool:
+    """Wait until the hub answers /readyz; return False if told to stop first."""
+    while not stopping.is_set():
+        try:
+            if client.get(f"{base}/readyz").status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        stopping.wait(READY_POLL_SECONDS)
+    return False
+
+
+def show_linked(client: httpx.Client, fhir_base: str, made: Sequence[Visit]) -> None:
+    """Say how many people have records at several facilities, and where to see one of them."""
+    places: dict[str, set[str]] = {}
+    for v in made:
+        places.setdefault(v.person.cccd, set()).add(v.facility.code)
+    several = sorted(places, key=lambda cccd: (-len(places[cccd]), cccd))
+    shared = sum(len(codes) > 1 for codes in places.values())
+    say(f"{len(places)} people, {shared} of them with records at two or more facilities")
+    if not several or len(places[several[0]]) < 2:
+        return
+    query = f"Patient?identifier={CCCD_SYSTEM}|{several[0]}"
+    found = client.get(query).json().get("entry", [])
+    say(f"one of them, at {len(places[several[0]])} facilities: {fhir_base}/{query}")
+    if found:
+        patient = found[0]["resource"]["id"]
+        say(f"  their whole record across facilities: {fhir_base}/Patient/{patient}/$everything")
+
+
+def say(text: str) -> None:
+    """Print a line of the demo's progress."""
+    print(f"demo: {text}", flush=True)
+
+
+def backfill(
+    fhir_base: str, options: DemoOptions, found: list[SimFacility]
+) -> tuple[list[SyncResult], list[Visit]]:
+    """Write every facility's export of the past days and sync them all; return the results
+    and the visits sent."""
+    until = options.until or datetime.now(TZ_VN).date()
+    sizes = population_sizes(found)
+    exports = options.folder / "exports"
+    # Each run is a new export, sent whole: the hub, not the outbox, must match what it holds.
+    shutil.rmtree(options.folder / "outbox", ignore_errors=True)
+    jobs, made = [], []
+    for f in found:
+        items = list(visits(f, sizes, options.seed, until, options.days))
+        jobs.append((f, write_export(exports / f.code, f, items, f"{until:%Y%m%d}")))
+        made += items
+    say(f"wrote the exports of {len(found)} facilities under {exports}; syncing them")
+    results: list[SyncResult] = []
+    with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
+        futures = [pool.submit(sync_export, f, path, fhir_base, options.folder) for f, path in jobs]
+        for future in futures:
+            result = future.result()
+            results.append(result)
+            f = result.facility
+            say(
+                f"[{len(results):>{len(str(len(jobs)))}}/{len(jobs)}] {f.code} {f.name} "
+                f"({f.format}, {f.level}): {result.summary} in {result.seconds:.1f}s"
+            )
+    return results, made
+
+
+def live_round(
+    fhir_base: str, options: DemoOptions, found: list[SimFacility], round_number: int
+) -> list[SyncResult]:
+    """Send today's new visits of a few facilities, a different few each round."""
+    now = datetime.now(TZ_VN)
+    sizes = population_sizes(found)
+    start = round_number * options.live_facilities
+    chosen = [found[(start + i) % len(found)] for i in range(options.live_facilities)]
+    results = []
+    for f in chosen:
+        batch = f"L{now:%H%M%S}"
+        drawn = visits(f, sizes, options.seed, now.date(), 1, count=2, batch=batch)
+        # Visits that just ended: an outpatient visit of two hours, a few minutes apart.
+        items = [
+            replace(v, inpatient=False, start=now - LIVE_VISIT * (i + 1), end=now - LIVE_GAP * i)
+            for i, v in enumerate(drawn)
+        ]
+        folder = options.folder / "exports" / f.code
+        path = write_export(folder, f, items, f"{now:%Y%m%d-%H%M%S}")
+        results.append(sync_export(f, path, fhir_base, options.folder))
+    return results
+
+
+def run_demo(base: str, options: DemoOptions, stopping: threading.Event) -> None:
+    """Wait for the hub at base, fill it from the simulated facilities, then keep feeding it."""
+    fhir_base = f"{base}/fhir"
+    found = facilities(options.facilities, options.seed, options.scale)
+    options.folder.mkdir(parents=True, exist_ok=True)
+    write_registry(options.folder / "facilities.csv", found)
+    with httpx.Client(base_url=fhir_base, timeout=SYNC_TIMEOUT_SECONDS) as client:
+        if not wait_ready(client, base, stopping):
+            return
+        started = time.monotonic()
+        register(client, found)
+        results, made = backfill(fhir_base, options, found)
+        failed = [r for r in results if r.status != 0]
+        totals = ", ".join(f"{t} {count(client, t)}" for t in SUMMARY_TYPES)
+        say(
+            f"done: {len(found)} facilities, {sum(r.records for r in results)} records synced "
+            f"in {time.monotonic() - started:.0f}s; {len(failed)} facilities with problems"
+        )
+        say(f"the hub holds: {totals}")
+        for r in failed:
+            outbox = options.folder / "outbox" / f"{r.facility.code}.sqlite"
+            say(f"  {r.facility.code}: {r.summary} (ehrhub sync rejected --outbox {outbox})")
+        show_linked(client, fhir_base, made)
+    if options.live_seconds <= 0:
+        return
+    say(f"every {options.live_seconds:g}s, {options.live_facilities} facilities send new visits")
+    round_number = 0
+    while not stopping.wait(options.live_seconds):
+        results = live_round(fhir_base, options, found, round_number)
+        round_number += 1
+        sent = ", ".join(f"{r.facility.code} {r.records}" for r in results)
+        say(f"live round {round_number}: {sent} records")
+
+
+def start(base: str, options: DemoOptions, stopping: threading.Event) -> threading.Thread:
+    """Run the demo beside the hub, in a thread that ends when stopping is set."""
+
+    def guarded(target: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                target()
+            except Exception as error:  # the hub keeps running; say what went wrong
+                if not stopping.is_set():
+                    print(f"ehrhub: the demo stopped: {error!r}", file=sys.stderr, flush=True)
+
+        return run
+
+    thread = threading.Thread(
+        target=guarded(lambda: run_demo(base, options, stopping)), name="demo", daemon=True
+    )
+    thread.start()
+    return thread
