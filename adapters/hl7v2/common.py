@@ -134,15 +134,25 @@ def patient_resource(pid: Segment, ctx: Context) -> Resource:
     return patient
 
 
+def write(ctx: Context, resource: Resource, query: str) -> str:
+    """Add a Patient or Encounter as the message's family may: ADT owns them and updates them
+    (conditional update); any other message (a lab result, an order) creates them only when
+    the hub has none (conditional create), so that its thinner PID or PV1 never overwrites
+    what the ADT feed said: a citizen ID, a discharge."""
+    if ctx.message.type == "ADT":
+        return ctx.builder.put(resource, query)
+    return ctx.builder.post(resource, query)
+
+
 def add_patient(ctx: Context, pid: Segment | None = None) -> str:
-    """Add the message's Patient (conditional update on its MRN) and return its fullUrl."""
+    """Add the message's Patient, keyed on its MRN, and return its fullUrl."""
     pid = pid or ctx.message.first("PID")
     if pid is None:
         raise MappingError("the message has no PID segment")
     patient = patient_resource(pid, ctx)
     first = patient["identifier"][0]
     ctx.mrn = first["value"]
-    ctx.patient = ctx.builder.put(patient, identifier_query(first["system"], first["value"]))
+    ctx.patient = write(ctx, patient, identifier_query(first["system"], first["value"]))
     return ctx.patient
 
 
@@ -158,7 +168,8 @@ def add_practitioner(ctx: Context, rep: Repetition) -> str | None:
     name = dt.practitioner_name(rep)
     if name:
         practitioner["name"] = [name]
-    return ctx.builder.put(practitioner, identifier_query(system, rep.get(1)))
+    # Created once, never replaced: an XCN is often just an id, which must not erase a name.
+    return ctx.builder.post(practitioner, identifier_query(system, rep.get(1)))
 
 
 def add_location(ctx: Context, rep: Repetition) -> str | None:
@@ -176,7 +187,7 @@ def add_location(ctx: Context, rep: Repetition) -> str | None:
     }
     if rep.get(9):
         location["description"] = rep.get(9)
-    return ctx.builder.put(location, identifier_query(system, value))
+    return ctx.builder.post(location, identifier_query(system, value))
 
 
 def encounter_status(pv1: Segment, event: str) -> str:
@@ -223,7 +234,7 @@ def add_encounter(ctx: Context, event: str = "") -> str | None:
     if location:
         encounter["location"] = [{"location": ctx.ref(location)}]
     encounter["serviceProvider"] = ctx.ref(ctx.organization)
-    ctx.encounter = ctx.builder.put(encounter, identifier_query(system, visit))
+    ctx.encounter = write(ctx, encounter, identifier_query(system, visit))
     return ctx.encounter
 
 

@@ -147,6 +147,37 @@ def test_insurance_card_goes_under_the_national_card_system() -> None:
     assert systems[CCCD_SYSTEM] == "079085001234"
 
 
+async def test_a_lab_result_never_overwrites_what_the_adt_feed_said(
+    client: httpx.AsyncClient,
+) -> None:
+    facility = Facility(unique("hl7-"))
+    discharge = VN_ADT.replace("ADT^A01", "ADT^A03").replace("|A01|", "|A03|")
+    discharge = discharge.replace("20261101083000\rDG1", "20261101083000|20261105100000\rDG1", 1)
+    await post(client, bundle_of(discharge, facility))
+    thin = "\r".join(
+        [
+            "MSH|^~\\&|LIS|79001|EHRHUB|MOH|20261106100000||ORU^R01|MSG-3|P|2.5",
+            "PID|1||BN0001^^^79001^MR",
+            "PV1|1|I|||||000123/BYT-CCHN" + "|" * 12 + "LK0001",
+            "OBR|1|CD9|XN9|2093-3^Cholesterol^LN",
+            "OBX|1|NM|2093-3^Cholesterol^LN||5.5|mmol/L|3.9-5.2|H|||F",
+        ]
+    )
+    await post(client, bundle_of(thin, facility))
+    (patient,) = await search(client, "Patient", {"system": CCCD_SYSTEM, "value": "079085001234"})
+    assert patient["name"][0]["family"] == "Nguyễn"
+    visit = {"system": facility.system("visit"), "value": "LK0001"}
+    (encounter,) = await search(client, "Encounter", visit)
+    assert encounter["status"] == "finished"
+    assert encounter["period"]["end"].startswith("2026-11-05T10:00:00")
+    doctor = {"system": facility.system("practitioner"), "value": "000123/BYT-CCHN"}
+    (practitioner,) = await search(client, "Practitioner", doctor)
+    assert practitioner["name"][0]["family"] == "Trần"
+    response = await client.get("/fhir/Observation", params={"subject": f"Patient/{patient['id']}"})
+    (result,) = response.json()["entry"]
+    assert result["resource"]["encounter"]["reference"] == f"Encounter/{encounter['id']}"
+
+
 def test_vietnamese_reference_ranges_and_printed_units() -> None:
     text = "\r".join(
         [
