@@ -23,6 +23,8 @@ Bundle = dict[str, Any]
 FACILITY_SYSTEM = "https://moh.gov.vn/fhir/sid/facility"
 CCCD_SYSTEM = "http://fhir.hl7.org.vn/core/sid/cccd"
 BHYT_SYSTEM = "https://moh.gov.vn/fhir/sid/bhyt"
+# A practitioner's practising certificate (chứng chỉ hành nghề), unique nationally.
+CCHN_SYSTEM = "https://moh.gov.vn/fhir/sid/cchn"
 ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
 LOINC_SYSTEM = "http://loinc.org"
 UCUM_SYSTEM = "http://unitsofmeasure.org"

@@ -4,7 +4,15 @@ progress notes (XML5), discharge paper (XML7) and record summary (XML8)."""
 from collections.abc import Callable
 from typing import Any
 
-from adapters.base import LOINC_SYSTEM, UCUM_SYSTEM, BundleBuilder, Resource, identifier_query
+from adapters.base import (
+    CCHN_SYSTEM,
+    LOINC_SYSTEM,
+    UCUM_SYSTEM,
+    BundleBuilder,
+    Resource,
+    identifier,
+    identifier_query,
+)
 from adapters.xml130.envelope import Record
 from adapters.xml130.values import (
     RecordError,
@@ -13,6 +21,7 @@ from adapters.xml130.values import (
     local_code,
     number,
     record_id,
+    split,
     text_attachment,
     where,
 )
@@ -49,6 +58,17 @@ def _put(b: BundleBuilder, resource: Resource, kind: str, *parts: str) -> str:
     return b.put(resource, identifier_query(ident["system"], ident["value"]))
 
 
+def practitioners(b: BundleBuilder, codes: str) -> list[Resource]:
+    """Return References to the practitioners a field names by practising certificate (several
+    separated by `;`), each added once, and created only if the hub has none: a claim line
+    knows a doctor's number, not their name, which must not be erased."""
+    found = []
+    for code in split(codes):
+        doctor = {"resourceType": "Practitioner", "identifier": [identifier(CCHN_SYSTEM, code)]}
+        found.append({"reference": b.post(doctor, identifier_query(CCHN_SYSTEM, code))})
+    return found
+
+
 def _context(refs: Refs) -> Resource:
     return {
         "subject": {"reference": refs["patient"]},
@@ -81,6 +101,8 @@ def drug(b: BundleBuilder, row: Record, refs: Refs) -> None:
     }
     if quantity:
         request["dispenseRequest"] = {"quantity": quantity}
+    if doctors := practitioners(b, row.get("MA_BAC_SI", "")):
+        request["requester"] = doctors[0]
     key = (row["MA_LK"], row["STT"])
     request_url = _put(b, request, "medication-request", *key)
     dispense: Resource = {
@@ -118,6 +140,8 @@ def service(b: BundleBuilder, row: Record, refs: Refs) -> None:
         }
         if done:
             procedure["performedDateTime"] = date_time(done, "NGAY_TH_YL")
+        if doctors := practitioners(b, row.get("MA_BAC_SI", "")):
+            procedure["performer"] = [{"actor": doctor} for doctor in doctors]
         _put(b, procedure, "procedure", *key)
     charge: Resource = {
         "resourceType": "ChargeItem",
@@ -137,7 +161,7 @@ def service(b: BundleBuilder, row: Record, refs: Refs) -> None:
     _put(b, charge, "charge-item", *key)
 
 
-def observation(row: Record, refs: Refs) -> Resource:
+def observation(b: BundleBuilder, row: Record, refs: Refs) -> Resource:
     """Return an XML4 result row as an Observation: a quantity, a text, or a description."""
     code: Resource = {"text": row["TEN_CHI_SO"]}
     if row.get("MA_CHI_SO"):
@@ -152,6 +176,8 @@ def observation(row: Record, refs: Refs) -> Resource:
         "code": code,
         **_context(refs),
     }
+    if doctors := practitioners(b, row.get("MA_BS_DOC_KQ", "")):
+        found["performer"] = doctors
     if row.get("NGAY_KQ"):
         found["effectiveDateTime"] = date_time(row["NGAY_KQ"], "NGAY_KQ")
         found["issued"] = instant(row["NGAY_KQ"], "NGAY_KQ")
@@ -189,7 +215,7 @@ def results(b: BundleBuilder, rows: list[Record], names: dict[str, str], refs: R
         urls = []
         for row in group:
             try:
-                resource = observation(row, refs)
+                resource = observation(b, row, refs)
             except ValueError as e:
                 raise RecordError(f"{where('XML4', row)}: {e}") from None
             urls.append(_put(b, resource, "observation", row["MA_LK"], row["STT"]))
@@ -211,6 +237,11 @@ def results(b: BundleBuilder, rows: list[Record], names: dict[str, str], refs: R
         if done:
             report["effectiveDateTime"] = date_time(max(done), "NGAY_KQ")
             report["issued"] = instant(max(done), "NGAY_KQ")
+        readers = {
+            p["reference"]: p for r in group for p in practitioners(b, r.get("MA_BS_DOC_KQ", ""))
+        }
+        if readers:
+            report["resultsInterpreter"] = list(readers.values())
         conclusions = [r["KET_LUAN"] for r in group if r.get("KET_LUAN")]
         if conclusions:
             report["conclusion"] = "; ".join(dict.fromkeys(conclusions))
@@ -218,10 +249,16 @@ def results(b: BundleBuilder, rows: list[Record], names: dict[str, str], refs: R
 
 
 def document(
-    b: BundleBuilder, row: Record, refs: Refs, kind: tuple[str, str], text: str, when: str
+    b: BundleBuilder,
+    row: Record,
+    refs: Refs,
+    kind: tuple[str, str],
+    text: str,
+    when: str,
+    author: str,
 ) -> None:
     """Add a text document (progress note, discharge paper, summary) as a DocumentReference,
-    dated by the record's field `when`."""
+    dated by the record's field `when`, written by the practitioners of its field `author`."""
     loinc, title = kind
     resource: Resource = {
         "resourceType": "DocumentReference",
@@ -233,6 +270,8 @@ def document(
     }
     if row.get(when):
         resource["date"] = instant(row[when], when)
+    if doctors := practitioners(b, row.get(author, "")):
+        resource["author"] = doctors
     _put(b, resource, f"document/{loinc}", row["MA_LK"], row.get("STT", "") or "1")
 
 
@@ -270,13 +309,13 @@ def add(b: BundleBuilder, tables: dict[str, list[Record]], refs: Refs) -> None:
     _rows("XML3", tables.get("XML3", []), lambda row: service(b, row, refs))
     names = {r.get("MA_DICH_VU", ""): r.get("TEN_DICH_VU", "") for r in tables.get("XML3", [])}
     results(b, tables.get("XML4", []), names, refs)
-    for table, kind, names_of, when in (
-        ("XML5", PROGRESS_NOTE, XML5_FIELDS, "THOI_DIEM_DBLS"),
-        ("XML7", DISCHARGE_PAPER, XML7_FIELDS, "NGAY_CT"),
-        ("XML8", SUMMARY, XML8_FIELDS, "NGAY_CT"),
+    for table, kind, names_of, when, author in (
+        ("XML5", PROGRESS_NOTE, XML5_FIELDS, "THOI_DIEM_DBLS", "NGUOI_THUC_HIEN"),
+        ("XML7", DISCHARGE_PAPER, XML7_FIELDS, "NGAY_CT", "MA_BS"),
+        ("XML8", SUMMARY, XML8_FIELDS, "NGAY_CT", ""),  # XML8 names no doctor
     ):
         for row in tables.get(table, []):
             try:
-                document(b, row, refs, kind, lines(row, names_of), when)
+                document(b, row, refs, kind, lines(row, names_of), when, author)
             except ValueError as e:
                 raise RecordError(f"{where(table, row)}: {e}") from None

@@ -232,6 +232,10 @@ def episode(hoso: Hoso, tables: dict[str, list[Record]], facility: Facility) -> 
     if diagnoses:
         enc["diagnosis"] = diagnoses
     details.add(b, tables, refs)
+    # The doctors the HOSO's lines name took part in the visit.
+    doctors = [e["fullUrl"] for e in b.entries if e["resource"]["resourceType"] == "Practitioner"]
+    if doctors:
+        enc["participant"] = [{"individual": {"reference": url}} for url in doctors]
     return b.bundle()
 
 

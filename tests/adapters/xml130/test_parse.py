@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from adapters.base import BHYT_SYSTEM, CCCD_SYSTEM, ICD10_SYSTEM, Facility, Output, Rejection
+from adapters.base import (
+    BHYT_SYSTEM,
+    CCCD_SYSTEM,
+    CCHN_SYSTEM,
+    ICD10_SYSTEM,
+    Facility,
+    Output,
+    Rejection,
+)
 from adapters.xml130 import fields, parse
 from adapters.xml130.generate import (
     episode,
@@ -254,3 +262,37 @@ def test_a_generated_file_of_thousands_of_episodes_parses_quickly(tmp_path: Path
     started = time.monotonic()
     assert sum(1 for output in parse(path) if not isinstance(output, Rejection)) == 1000
     assert time.monotonic() - started < 5
+
+
+def test_doctors_are_practitioners_by_practising_certificate() -> None:
+    tables = one_episode()
+    tables["XML3"][0]["MA_BAC_SI"] = "000111/HNO-CCHN;000222/HNO-CCHN"
+    (output,) = bundles(submission(FACILITY, [tables]))
+    assert not isinstance(output, Rejection)
+    entries = {e["fullUrl"]: e for e in output["entry"]}
+    doctors = {
+        url: e["resource"]["identifier"][0]
+        for url, e in entries.items()
+        if e["resource"]["resourceType"] == "Practitioner"
+    }
+    assert {i["system"] for i in doctors.values()} == {CCHN_SYSTEM}
+    named = {i["value"] for i in doctors.values()}
+    assert len(named) == len(doctors)  # each doctor once, however many lines name them
+    assert {"000111/HNO-CCHN", "000222/HNO-CCHN", tables["XML2"][0]["MA_BAC_SI"]} <= named
+    for url in doctors:  # created only if new: a claim line must not erase a doctor's name
+        assert entries[url]["request"]["method"] == "POST"
+        assert entries[url]["request"]["ifNoneExist"].startswith("identifier=")
+    (request, *_) = resources(output, "MedicationRequest")
+    assert doctors[request["requester"]["reference"]]["value"] == tables["XML2"][0]["MA_BAC_SI"]
+    (procedure, *_) = resources(output, "Procedure")
+    assert [doctors[p["actor"]["reference"]]["value"] for p in procedure["performer"]] == [
+        "000111/HNO-CCHN",
+        "000222/HNO-CCHN",
+    ]
+    reader = tables["XML4"][0]["MA_BS_DOC_KQ"]
+    (report, *_) = resources(output, "DiagnosticReport")
+    assert [doctors[r["reference"]]["value"] for r in report["resultsInterpreter"]] == [reader]
+    (encounter,) = resources(output, "Encounter")
+    assert {p["individual"]["reference"] for p in encounter["participant"]} == set(doctors)
+    (note, *_) = resources(output, "DocumentReference")
+    assert doctors[note["author"][0]["reference"]]["value"] == tables["XML5"][0]["NGUOI_THUC_HIEN"]
