@@ -23,15 +23,21 @@ from typing import Any
 from adapters.base import Facility, Rejection
 
 from .cli import SyncError, SyncUsageError
-from .mllp_wire import ACCEPTED, ERROR, REJECTED, FrameReader, Header, build_ack, decode, frame
+from .mllp_wire import (
+    ACCEPTED,
+    ERROR,
+    REJECTED,
+    FrameReader,
+    Header,
+    TooLarge,
+    build_ack,
+    decode,
+    frame,
+)
 from .outbox import Outbox, digest
 
 log = logging.getLogger("ehrhub.mllp")
 READ_BYTES = 65536
-# The drainer looks for new rows at least this often, even when not woken.
-IDLE_SECONDS = 1.0
-# After SIGTERM, how long an open connection or a request to the hub may take to finish.
-STOP_SECONDS = 5.0
 
 
 def add_parser(commands: Any) -> None:
@@ -95,6 +101,18 @@ class Receiver:
         self.wake.set()
         return self._reply(header, ACCEPTED, name=name, note="" if new else " (already stored)")
 
+    def too_large(self, frame_: TooLarge, limit: int) -> bytes:
+        """Refuse a message over the size limit, naming both sizes; return the framed ACK."""
+        header = Header.of(decode(frame_.head))
+        control_id = header.control_id
+        key = f"mllp:{self.facility.code}:{control_id or digest(frame_.head.decode('latin-1'))}"
+        reason = (
+            f"the message is {frame_.size} bytes, over the limit of {limit} "
+            "(EHRHUB_SYNC_MLLP_MAX_MESSAGE_BYTES)"
+        )
+        where = f"mllp message MSH-10 {control_id or '(none)'}"
+        return self._reply(header, REJECTED, reason, key, where)
+
     def _reply(
         self,
         header: Header,
@@ -146,10 +164,10 @@ class Drainer(threading.Thread):
                         log.warning("hub unavailable, will retry: %s", sender.tally.last_error)
                         sender.tally.last_error = ""
                     due = outbox.next_due_at()
-                    wait = IDLE_SECONDS
+                    wait = self.settings.mllp_idle_seconds
                     if due is not None:
                         wait = max(due, sender.tally.waiting_until) - time.time()
-                    self.wake.wait(min(max(wait, 0.0), IDLE_SECONDS))
+                    self.wake.wait(min(max(wait, 0.0), self.settings.mllp_idle_seconds))
                     self.wake.clear()
         finally:
             outbox.close()
@@ -158,14 +176,15 @@ class Drainer(threading.Thread):
         """Stop after the request in hand (an unanswered one stays pending, for next start)."""
         self.stopping.set()
         self.wake.set()
-        self.join(STOP_SECONDS)
+        self.join(self.settings.mllp_stop_seconds)
 
 
 class Server:
     """The MLLP listener: one task per connection, several messages per connection."""
 
-    def __init__(self, receiver: Receiver) -> None:
+    def __init__(self, receiver: Receiver, settings: Any) -> None:
         self.receiver = receiver
+        self.settings = settings
         self.connections: set[asyncio.Task[None]] = set()
 
     async def serve(self, host: str, port: int, stop: asyncio.Event) -> None:
@@ -180,7 +199,7 @@ class Server:
         for task in self.connections:
             task.cancel()
         if self.connections:
-            await asyncio.wait(self.connections, timeout=STOP_SECONDS)
+            await asyncio.wait(self.connections, timeout=self.settings.mllp_stop_seconds)
         log.info("stopped")
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -189,13 +208,17 @@ class Server:
         assert task is not None
         self.connections.add(task)
         peer = writer.get_extra_info("peername")
-        frames = FrameReader()
+        limit = self.settings.mllp_max_message_bytes
+        frames = FrameReader(limit)
         try:
             while data := await reader.read(READ_BYTES):
                 # No await between storing a message and writing its ACK: a stop lands
                 # between messages, never inside one.
                 for message in frames.feed(data):
-                    writer.write(self.receiver.answer(message))
+                    if isinstance(message, TooLarge):
+                        writer.write(self.receiver.too_large(message, limit))
+                    else:
+                        writer.write(self.receiver.answer(message))
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
             pass
@@ -205,7 +228,7 @@ class Server:
                 log.warning("%s closed with %d bytes of an unfinished frame", peer, frames.pending)
             writer.close()
             try:
-                await asyncio.wait_for(writer.wait_closed(), STOP_SECONDS)
+                await asyncio.wait_for(writer.wait_closed(), self.settings.mllp_stop_seconds)
             except (ConnectionError, TimeoutError, asyncio.CancelledError):
                 pass
 
@@ -226,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     drainer = Drainer(settings, args.hub.rstrip("/"), wake)
     try:
         drainer.start()
-        server = Server(Receiver(outbox, Facility(args.facility), wake))
+        server = Server(Receiver(outbox, Facility(args.facility), wake), settings)
         asyncio.run(_serve_until_signal(server, args.host, args.port))
     finally:
         drainer.stop()

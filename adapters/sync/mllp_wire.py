@@ -21,21 +21,37 @@ REJECTED = "AR"
 ERROR = "AE"
 
 
+@dataclass(frozen=True)
+class TooLarge:
+    """A frame longer than the limit: its first bytes (to answer it) and its size."""
+
+    head: bytes
+    size: int
+
+
+# What of an oversized frame is kept to read its MSH and answer it.
+HEAD_BYTES = 4096
+
+
 class FrameReader:
     """Cuts a byte stream, read in chunks of any size, into MLLP frames' messages.
 
     Bytes outside a frame (line noise, a keep-alive newline) are dropped; a start block inside
-    a frame abandons the unfinished frame, since its sender evidently started over.
+    a frame abandons the unfinished frame, since its sender evidently started over. A frame
+    longer than `max_bytes` is not held: its head is kept, the rest skipped to its end block,
+    and it is given as a TooLarge so that the sender hears why.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int | None = None) -> None:
         self._buffer = bytearray()
         self._in_frame = False
+        self._max = max_bytes
+        self._skipped: TooLarge | None = None
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes) -> list[bytes | TooLarge]:
         """Take the next chunk read; return the messages whose frames it completes."""
         self._buffer += data
-        found: list[bytes] = []
+        found: list[bytes | TooLarge] = []
         while True:
             if not self._in_frame:
                 start = self._buffer.find(START_BLOCK)
@@ -43,22 +59,47 @@ class FrameReader:
                     self._buffer.clear()
                     return found
                 del self._buffer[: start + 1]
-                self._in_frame = True
+                self._in_frame, self._skipped = True, None
             end = self._buffer.find(END_BLOCK)
             restart = self._buffer.find(START_BLOCK)
             if 0 <= restart and (end < 0 or restart < end):
                 del self._buffer[: restart + 1]
+                self._skipped = None
                 continue
             if end < 0:
+                self._skip_beyond_limit()
                 return found
-            found.append(bytes(self._buffer[:end]))
+            if self._skipped is None:
+                found.append(bytes(self._buffer[:end]))
+            else:
+                size = self._skipped.size + end
+                found.append(TooLarge(self._skipped.head, size))
             del self._buffer[: end + len(END_BLOCK)]
-            self._in_frame = False
+            self._in_frame, self._skipped = False, None
+
+    def _skip_beyond_limit(self) -> None:
+        """Drop an unfinished frame's bytes once it is over the limit, keeping its head (and
+        the last byte, which may be the first of the end block)."""
+        held = len(self._buffer) + (self._skipped.size if self._skipped else 0)
+        if self._max is None or held <= self._max or len(self._buffer) < 2:
+            return
+        if self._skipped is None:
+            self._skipped = TooLarge(bytes(self._buffer[:HEAD_BYTES]), 0)
+        dropped = len(self._buffer) - 1
+        self._skipped = TooLarge(self._skipped.head, self._skipped.size + dropped)
+        del self._buffer[:dropped]
+
+    @property
+    def held(self) -> int:
+        """Return how many bytes are held in memory now."""
+        return len(self._buffer) + (len(self._skipped.head) if self._skipped else 0)
 
     @property
     def pending(self) -> int:
-        """Return how many bytes of an unfinished frame are held."""
-        return len(self._buffer) if self._in_frame else 0
+        """Return how many bytes of an unfinished frame were received."""
+        if not self._in_frame:
+            return 0
+        return len(self._buffer) + (self._skipped.size if self._skipped else 0)
 
 
 def frame(message: str) -> bytes:

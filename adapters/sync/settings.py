@@ -21,6 +21,12 @@ class SyncSettings(BaseSettings):
     hold_attempts: int = 5
     # How often the progress line is redrawn.
     progress_seconds: float = 0.25
+    # `ehrhub mllp`: the largest message taken (a bigger one is answered AR), how often the
+    # sender looks for new messages when not woken, and how long a stop waits for a
+    # connection or a request to the hub to finish.
+    mllp_max_message_bytes: int = 16 * 1024 * 1024
+    mllp_idle_seconds: float = 1.0
+    mllp_stop_seconds: float = 5.0
     # Accepted now, sent as OAuth client credentials once the hub asks for them.
     client_id: str | None = None
     client_secret: str | None = None

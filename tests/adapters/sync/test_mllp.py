@@ -16,7 +16,7 @@ from live import REPO, clean_env, ehrhub, start_hub, stop_hub, wait_for_output
 
 from adapters.base import TZ_VN, Facility
 from adapters.sync.mllp import Receiver
-from adapters.sync.mllp_wire import FrameReader, Header, build_ack, frame
+from adapters.sync.mllp_wire import HEAD_BYTES, FrameReader, Header, TooLarge, build_ack, frame
 from adapters.sync.outbox import Outbox
 from hub.store.embedded import free_port
 
@@ -72,6 +72,29 @@ def test_a_start_block_inside_a_frame_starts_it_over() -> None:
     assert FrameReader().feed(b"\x0bMSH|cut\x0bMSH|whole\x1c\r") == [b"MSH|whole"]
 
 
+def test_a_frame_over_the_limit_is_skipped_not_held_and_given_as_too_large() -> None:
+    message = "MSH|^~\\&|HIS|F|EHRHUB|MOH|20240101||ADT^A01|BIG1|P|2.5\r" + "Z" * 100_000
+    data = b"noise" + frame(message) + frame("MSH|next")
+    reader = FrameReader(max_bytes=1000)
+    found = []
+    for at in range(0, len(data), 333):
+        found += reader.feed(data[at : at + 333])
+        assert reader.held < 1000 + HEAD_BYTES + 333
+    (big, small) = found
+    assert isinstance(big, TooLarge)
+    assert big.size == len(message.encode())
+    assert message.encode().startswith(big.head) and 1000 < len(big.head) <= HEAD_BYTES
+    assert small == b"MSH|next"
+    assert reader.pending == 0
+
+
+def test_a_frame_at_the_limit_is_taken_and_a_restart_forgets_the_skipped_one() -> None:
+    assert FrameReader(max_bytes=8).feed(frame("MSH|1234")) == [b"MSH|1234"]
+    reader = FrameReader(max_bytes=8)
+    assert reader.feed(b"\x0bMSH|toolongtoolong") == []
+    assert reader.feed(b"\x0bMSH|ok\x1c\r") == [b"MSH|ok"]
+
+
 # ACKs
 
 
@@ -95,6 +118,17 @@ def test_a_rejection_reason_goes_in_msa_3_escaped() -> None:
         "MSG42",
         "ORM\\S\\O01 is not mapped \\F\\ at all really",
     ]
+
+
+def test_the_receiver_refuses_a_message_over_the_limit_naming_sizes(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite", durable=True)
+    receiver = Receiver(outbox, Facility(FACILITY), threading.Event())
+    (ack,) = FrameReader().feed(receiver.too_large(TooLarge(ORIGINAL.encode(), 20_000_000), 1000))
+    msa = segments(ack.decode())[1]
+    assert msa[:3] == ["MSA", "AR", "MSG42"]
+    assert "20000000 bytes, over the limit of 1000" in msa[3]
+    assert outbox.counts()["rejected"] == 1
+    outbox.close()
 
 
 def test_the_receiver_answers_aa_ar_and_ae(tmp_path: Path) -> None:
@@ -224,6 +258,14 @@ def test_messages_over_mllp_reach_the_hub_once_each(
     assert send(listener, *MAPPED, UNMAPPED, "ADT-A01-01.hl7") == ["AA", "AA", "AA", "AR", "AA"]
     assert_hub_holds_each_patient_once(hub)
     assert outbox_counts(tmp_path) == {"pending": 0, "sent": 3, "rejected": 1, "refused": 0}
+
+
+def test_a_message_over_the_size_limit_gets_ar_and_the_connection_goes_on(listener: int) -> None:
+    big = fixture("ADT-A01-01.hl7").rstrip("\r\n") + "\rZXX|" + "x" * (17 * 1024 * 1024)
+    reader = FrameReader()
+    with socket.create_connection(("127.0.0.1", listener), timeout=30) as sock:
+        assert exchange(sock, reader, big) == "AR"
+        assert exchange(sock, reader, fixture("ADT-A01-01.hl7")) == "AA"
 
 
 def test_messages_acknowledged_while_the_hub_is_down_reach_it_once_it_is_up(
