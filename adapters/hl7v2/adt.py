@@ -74,10 +74,11 @@ def add_diagnoses(ctx: Context) -> None:
         if concept is None or "coding" not in concept:
             continue
         code = concept["coding"][0]["code"]
-        system = ctx.facility.system("diagnosis")
+        # Keyed as the XML130 adapter keys a diagnosis, so both feeds name it alike.
+        system, value = ctx.facility.system("condition"), f"{visit}.{code}"
         url = ctx.builder.put(
-            condition(ctx, dg1, concept, identifier(system, f"{visit}-{code}")),
-            identifier_query(system, f"{visit}-{code}"),
+            condition(ctx, dg1, concept, identifier(system, value)),
+            identifier_query(system, value),
         )
         rank = dt.number(dg1.get(15))
         ranked.append({"condition": ctx.ref(url), "rank": rank if isinstance(rank, int) else order})

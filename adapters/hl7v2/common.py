@@ -27,6 +27,7 @@ from .message import Message, Repetition, Segment
 MRN_TYPES = {"", "MR", "MRN", "PI", "PT", "PN"}
 CITIZEN_TYPES = {"NI", "CCCD"}
 INSURANCE_TYPES = {"HC", "BHYT"}  # the health-insurance card (thẻ BHYT)
+NATIONAL_SYSTEMS = {CCCD_SYSTEM, BHYT_SYSTEM}
 GENDER = {"M": "male", "F": "female", "O": "other", "A": "other", "U": "unknown", "N": "unknown"}
 ENCOUNTER_CLASS = {
     "I": ("IMP", "inpatient encounter"),
@@ -151,6 +152,13 @@ def add_patient(ctx: Context, pid: Segment | None = None) -> str:
         raise MappingError("the message has no PID segment")
     patient = patient_resource(pid, ctx)
     first = patient["identifier"][0]
+    if first["system"] in NATIONAL_SYSTEMS:
+        # Keyed on a national number, this facility's message would overwrite the Patient
+        # another facility holds under that number.
+        raise MappingError(
+            "PID-3 holds no number of the facility's own (type MR, PI, PT or none), only "
+            f"national ones ({first['value']}): the hub keys each facility's patients on its own"
+        )
     ctx.mrn = first["value"]
     ctx.patient = write(ctx, patient, identifier_query(first["system"], first["value"]))
     return ctx.patient
@@ -200,11 +208,14 @@ def encounter_status(pv1: Segment, event: str) -> str:
 
 
 def add_encounter(ctx: Context, event: str = "") -> str | None:
-    """Add the Encounter a PV1 describes, keyed on PV1-19 (or the patient and PV1-44)."""
+    """Add the Encounter a PV1 describes, keyed on PV1-19 (or the patient and PV1-44); none
+    when the PV1 names neither."""
     pv1 = ctx.message.first("PV1")
     if pv1 is None:
         return None
     system = ctx.facility.system("visit")
+    if not pv1.get(19) and not pv1.get(44):
+        return None  # no visit to name (A28/A31 carry a placeholder PV1): no Encounter
     visit = pv1.get(19) or ctx.key(ctx.mrn, pv1.get(44))
     code, display = ENCOUNTER_CLASS.get(pv1.get(2).upper(), ("UNK", "unknown"))
     encounter: Resource = {

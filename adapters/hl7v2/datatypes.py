@@ -90,8 +90,11 @@ def instant(value: str) -> str | None:
 
 
 def number(value: str) -> int | float | None:
-    """Return an HL7 NM as a JSON number, or None if it is not one."""
+    """Return an HL7 NM as a JSON number, or None if it is not one; a decimal comma, as
+    Vietnamese systems write it ("5,1"), is read as a decimal point."""
     text = value.strip()
+    if re.fullmatch(r"[+-]?\d+,\d+", text):
+        text = text.replace(",", ".")
     if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)", text):
         return None
     return int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)

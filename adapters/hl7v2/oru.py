@@ -219,6 +219,7 @@ def reference_range(obx: Segment) -> Resource | None:
 
 def interpretation(code: str, text: str) -> Resource:
     """Return an OBX-8 abnormal flag as a v3 ObservationInterpretation concept."""
+    code = code.upper() if code.upper() in INTERPRETATIONS else code
     if code in INTERPRETATIONS:
         return {"coding": [{"system": INTERPRETATION_SYSTEM, "code": code}], "text": text or code}
     return {"text": text or code}

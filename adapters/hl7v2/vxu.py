@@ -45,6 +45,11 @@ def add_immunization(
     value = (orc.get(3) or orc.get(2)) if orc else ""
     value = value or ctx.key(ctx.mrn, rxa.get(3), rxa.get(5))
     system = ctx.facility.system("immunization")
+    if any(
+        e["request"]["url"].endswith(identifier_query(system, value)) for e in ctx.builder.entries
+    ):
+        # Several RXA under one order: each is its own administration, told apart by RXA-2.
+        value = ctx.key(value, rxa.get(2) or str(position))
     status = COMPLETION.get(rxa.get(20).upper(), "completed")
     if rxa.get(21).upper() == "D":
         status = "entered-in-error"

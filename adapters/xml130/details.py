@@ -37,7 +37,6 @@ UCUM = {
     "mg/dl": "mg/dL",
     "u/l": "U/L",
     "%": "%",
-    "g/l ": "g/L",
     "t/l": "10*12/L",
     "g/l(bc)": "10*9/L",
     "10^9/l": "10*9/L",
@@ -47,6 +46,8 @@ UCUM = {
     "mmhg": "mm[Hg]",
     "lần/phút": "/min",
 }
+# Units whose case carries meaning: G/L (giga per litre, cell counts) is not g/L (grams).
+UCUM_EXACT = {"G/L": "10*9/L", "g/L": "g/L", "T/L": "10*12/L", "g/l": "g/L"}
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 REPORT_CATEGORY = "http://terminology.hl7.org/CodeSystem/v2-0074"
 
@@ -186,8 +187,9 @@ def observation(b: BundleBuilder, row: Record, refs: Refs) -> Resource:
         quantity: Resource = {"value": amount}
         if unit:
             quantity["unit"] = unit
-            if unit.lower() in UCUM:
-                quantity |= {"system": UCUM_SYSTEM, "code": UCUM[unit.lower()]}
+            ucum = UCUM_EXACT.get(unit) or UCUM.get(unit.lower())
+            if ucum:
+                quantity |= {"system": UCUM_SYSTEM, "code": ucum}
         found["valueQuantity"] = quantity
     elif value:
         found["valueString"] = f"{value} {unit}".strip()

@@ -1,6 +1,7 @@
 """XML130 field values as FHIR values: dates in Vietnam time, numbers, codes, queries."""
 
 import base64
+import re
 from datetime import datetime
 from typing import Any
 
@@ -37,19 +38,22 @@ def instant(value: str, field: str) -> str:
 
 
 def birth_date(value: str) -> str:
-    """Return NGAY_SINH (yyyyMMdd[HHmm], or only yyyy when the day is unknown) as a FHIR date."""
+    """Return NGAY_SINH (yyyyMMdd[HHmm], 00 for an unknown month or day, or only yyyy) as a
+    FHIR date."""
     if len(value) == 4 and value.isdigit():
         return value
+    if len(value) >= 8 and value[:8].isdigit() and "00" in (value[4:6], value[6:8]):
+        # An unknown month or day is written 00: the date is as precise as what is known.
+        return value[:4] if value[4:6] == "00" else f"{value[:4]}-{value[4:6]}"
     return date_time(value[:8], "NGAY_SINH")
 
 
 def number(value: str) -> float | int | None:
     """Return a number written with a dot or a decimal comma, or None if it is not one."""
     text = value.strip().replace(",", ".")
-    try:
-        found = float(text)
-    except ValueError:
-        return None
+    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)", text):
+        return None  # not NaN, inf or 1e3 either: only what a clerk writes
+    found = float(text)
     return int(found) if found.is_integer() and "." not in text else found
 
 

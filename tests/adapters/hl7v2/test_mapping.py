@@ -130,8 +130,8 @@ def test_dg1_diagnoses_become_ranked_conditions_of_the_encounter() -> None:
         "confirmed",
     ]
     assert conditions[1]["identifier"][0] == {
-        "system": facility.system("diagnosis"),
-        "value": "LK0001-I10",
+        "system": facility.system("condition"),  # as XML130 names a diagnosis
+        "value": "LK0001.I10",
     }
     ranks = {by_url(bundle, d["condition"]["reference"])["code"]["coding"][0]["code"]: d["rank"]
              for d in encounter["diagnosis"]}  # fmt: skip
@@ -257,6 +257,51 @@ def test_vxu_immunization() -> None:
     assert immunization["route"]["coding"][0]["code"] == "C28161"
     (patient,) = resources(bundle, "Patient")
     assert by_url(bundle, immunization["patient"]["reference"]) is patient
+
+
+def test_several_rxa_of_one_order_are_each_an_immunization() -> None:
+    text = fixture("VXU-V04-01.hl7")
+    (rxa,) = [line for line in text.splitlines() if line.startswith("RXA")]
+    second = rxa.replace("RXA|0|1|", "RXA|0|2|").replace("49281021588^TENIVAC", "90700^DTaP")
+    bundle = bundle_of(text.replace(rxa, rxa + "\r" + second))
+    first, other = resources(bundle, "Immunization")
+    assert first["identifier"][0]["value"] == "13696"
+    assert other["identifier"][0]["value"] == "13696-2"  # ORC-3 and RXA-2
+    assert other["vaccineCode"]["coding"][0]["code"] == "90700"
+
+
+def test_a_placeholder_pv1_makes_no_encounter() -> None:
+    text = "\r".join(
+        [
+            "MSH|^~\\&|HIS|79001|EHRHUB|MOH|20261101083000||ADT^A28|MSG-9|P|2.5",
+            "PID|1||BN0009^^^79001^MR||Lê^Thị Hoa||19900101|F",
+            "PV1|1|N",
+        ]
+    )
+    bundle = bundle_of(text)
+    assert resources(bundle, "Encounter") == []
+    assert len(resources(bundle, "Patient")) == 1
+
+
+def test_a_patient_with_only_national_numbers_is_rejected_not_keyed_on_them() -> None:
+    text = VN_ADT.replace("BN0001^^^79001^MR~", "")
+    (output,) = parse(text, Facility(unique("hl7-")), "test")
+    assert isinstance(output, Rejection)
+    assert "PID-3 holds no number of the facility's own" in output.reason
+
+
+def test_decimal_commas_and_lowercase_flags_are_read() -> None:
+    text = "\r".join(
+        [
+            "MSH|^~\\&|LIS|79001|EHRHUB|MOH|20261101100000||ORU^R01|MSG-4|P|2.5",
+            "PID|1||BN0001^^^79001^MR",
+            "OBR|1|CD1|XN1|15074-8^Glucose^LN",
+            "OBX|1|NM|15074-8^Glucose^LN||5,1|mmol/L|3,9 - 6,4|h|||F",
+        ]
+    )
+    (glucose,) = resources(bundle_of(text), "Observation")
+    assert glucose["valueQuantity"]["value"] == 5.1
+    assert glucose["interpretation"][0]["coding"][0]["code"] == "H"
 
 
 async def test_a40_links_the_merged_patients(client: httpx.AsyncClient) -> None:

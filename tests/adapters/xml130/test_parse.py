@@ -3,7 +3,6 @@
 import base64
 import io
 import re
-import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -243,7 +242,6 @@ def test_a_large_file_is_read_hoso_by_hoso_in_bounded_memory(tmp_path: Path) -> 
     with path.open("wb") as out:
         write(out, FACILITY, 2000, (hoso for _ in range(2000)))
     size = path.stat().st_size
-    started = time.monotonic()
     tracemalloc.start()
     try:
         count = sum(1 for output in parse(path) if not isinstance(output, Rejection))
@@ -252,16 +250,14 @@ def test_a_large_file_is_read_hoso_by_hoso_in_bounded_memory(tmp_path: Path) -> 
         tracemalloc.stop()
     assert count == 2000
     assert peak < 1_000_000 < size / 5, f"peak {peak} bytes for a {size}-byte file"
-    assert time.monotonic() - started < 10
 
 
-def test_a_generated_file_of_thousands_of_episodes_parses_quickly(tmp_path: Path) -> None:
+def test_a_generated_file_of_a_thousand_episodes_parses_whole(tmp_path: Path) -> None:
+    # How fast: loadtests/bench_adapters.py measures it, not a timed test.
     path = tmp_path / "large.xml"
     with path.open("wb") as out:
         generate(out, 1000, SEED)
-    started = time.monotonic()
     assert sum(1 for output in parse(path) if not isinstance(output, Rejection)) == 1000
-    assert time.monotonic() - started < 5
 
 
 def test_doctors_are_practitioners_by_practising_certificate() -> None:
@@ -296,3 +292,24 @@ def test_doctors_are_practitioners_by_practising_certificate() -> None:
     assert {p["individual"]["reference"] for p in encounter["participant"]} == set(doctors)
     (note, *_) = resources(output, "DocumentReference")
     assert doctors[note["author"][0]["reference"]]["value"] == tables["XML5"][0]["NGUOI_THUC_HIEN"]
+
+
+def test_cell_counts_in_g_per_litre_are_not_grams() -> None:
+    tables = one_episode()
+    row = dict(tables["XML4"][0])
+    tables["XML4"] = [
+        row | {"STT": "1", "GIA_TRI": "7.5", "DON_VI_DO": "G/L", "MA_CHI_SO": "WBC"},
+        row | {"STT": "2", "GIA_TRI": "135", "DON_VI_DO": "g/L", "MA_CHI_SO": "HGB"},
+        row | {"STT": "3", "GIA_TRI": "NaN", "DON_VI_DO": "g/L", "MA_CHI_SO": "X"},
+    ]
+    (output,) = bundles(submission(FACILITY, [tables]))
+    wbc, hgb, odd = resources(output, "Observation")
+    assert wbc["valueQuantity"]["code"] == "10*9/L" and wbc["valueQuantity"]["unit"] == "G/L"
+    assert hgb["valueQuantity"]["code"] == "g/L"
+    assert "valueQuantity" not in odd and odd["valueString"] == "NaN g/L"
+
+
+def test_a_birth_date_with_an_unknown_day_or_month_is_as_precise_as_known() -> None:
+    for written, expected in (("197500000000", "1975"), ("197506000000", "1975-06")):
+        (output,) = bundles(submission(FACILITY, [one_episode(NGAY_SINH=written)]))
+        assert resources(output, "Patient")[0]["birthDate"] == expected
