@@ -49,17 +49,30 @@ async def find(ctx: Context, criteria: Criteria) -> list[Stored]:
     return await engine.find(ctx, criteria.query)
 
 
-async def find_one(
-    ctx: Context, criteria: Criteria, where: str, exclude: frozenset[str] | set[str] = frozenset()
+async def find_many(ctx: Context, criteria: list[Criteria]) -> dict[str, list[Stored]]:
+    """Return, by criteria key, the current resources meeting each of several criteria that
+    the search engine can answer together; the others are left out, for `find`."""
+    answers = await engine.find_each(ctx, [c.query for c in criteria])
+    return {c.key(): found for c, found in zip(criteria, answers, strict=True) if found is not None}
+
+
+def one_of(
+    found: list[Stored], where: str, exclude: frozenset[str] | set[str] = frozenset()
 ) -> Stored | None:
     """Return the one match, None for no match, or raise 412 when several match.
 
     `exclude` holds keys of resources that the same transaction deletes first.
     """
-    found = await find(ctx, criteria)
     found = [s for s in found if key(s.resource_type, s.id) not in exclude]
     if len(found) > 1:
         raise PreconditionFailed(
             "The conditional criteria match more than one resource", expression=where
         )
     return found[0] if found else None
+
+
+async def find_one(
+    ctx: Context, criteria: Criteria, where: str, exclude: frozenset[str] | set[str] = frozenset()
+) -> Stored | None:
+    """Return the one match, None for no match, or raise 412 when several match."""
+    return one_of(await find(ctx, criteria), where, exclude)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import ConnectionFailure
 
-from hub.fhir import conditional
+from hub.fhir import lookahead
 from hub.fhir.entry import Entry, check, parse_etag
 from hub.fhir.outcome import BadRequest, BusinessRule, Conflict, HubError, PreconditionFailed
 from hub.fhir.result import Context, Result
@@ -32,6 +32,9 @@ class Plan:
     keys: dict[str, int] = field(default_factory=dict)
     written: dict[int, int] = field(default_factory=dict)  # entry index -> index in writes
     deleted: set[str] = field(default_factory=set)  # keys deleted by earlier entries
+    reads: lookahead.Reads = field(default_factory=lookahead.Reads)
+    # Criteria that matched nothing, claimed together once every entry is planned.
+    claims: list[str] = field(default_factory=list)
 
     def target(self, entry_index: int, entry: Entry, resource_key: str) -> None:
         """Record the resource an entry acts on, so that references to its fullUrl point
@@ -68,15 +71,15 @@ def _check_if_match(entry: Entry, previous: Stored | None) -> None:
 
 async def _plan_post(ctx: Context, i: int, entry: Entry, plan: Plan) -> None:
     rtype = entry.target.resource_type
-    if entry.if_none_exist:
-        where = entry.where("request.ifNoneExist")
-        criteria = conditional.parse_criteria(rtype, entry.if_none_exist, where)
-        existing = await conditional.find_one(ctx, criteria, where, plan.deleted)
+    conditional = plan.reads.criteria(entry)
+    if conditional is not None:
+        criteria, where = conditional
+        existing = await plan.reads.find_one(ctx, criteria, where, plan.deleted)
         if existing is not None:
             plan.target(i, entry, key(rtype, existing.id))
             plan.results[i] = Result(200, existing.resource, existing, location=True)
             return
-        await ctx.store.claim_condition(criteria.key(), _session(ctx))
+        plan.claims.append(criteria.key())
     plan.target(i, entry, key(rtype, entry.new_id))
     resource = dict(entry.resource or {})
     resource["id"] = entry.new_id
@@ -86,15 +89,14 @@ async def _plan_post(ctx: Context, i: int, entry: Entry, plan: Plan) -> None:
 async def _target_of(ctx: Context, entry: Entry, plan: Plan) -> tuple[str | None, Stored | None]:
     """Return the id an entry writes to and that resource's current version, if any."""
     target = entry.target
-    if target.id:
-        return target.id, await ctx.store.current(
-            target.resource_type, target.id, ctx.scope, ctx.session
-        )
-    where = entry.where("request.url")
-    criteria = conditional.parse_criteria(target.resource_type, target.query or "", where)
-    found = await conditional.find_one(ctx, criteria, where, plan.deleted)
+    conditional = plan.reads.criteria(entry)
+    if conditional is None:
+        assert target.id is not None, "check() leaves an id or criteria"
+        return target.id, await plan.reads.current_of(ctx, target.resource_type, target.id)
+    criteria, where = conditional
+    found = await plan.reads.find_one(ctx, criteria, where, plan.deleted)
     if found is None and entry.method == "PUT":
-        await ctx.store.claim_condition(criteria.key(), _session(ctx))
+        plan.claims.append(criteria.key())
     return (found.id, found) if found else (None, None)
 
 
@@ -104,7 +106,7 @@ async def _plan_put(ctx: Context, i: int, entry: Entry, plan: Plan) -> None:
     body_id = (entry.resource or {}).get("id")
     if rid is None:  # conditional update without a match creates
         rid = body_id or entry.new_id
-        previous = await ctx.store.current(rtype, rid, ctx.scope, ctx.session)
+        previous = await plan.reads.current_of(ctx, rtype, rid)
     elif body_id and body_id != rid:
         raise BadRequest(
             f"The resource's id ({body_id}) differs from the matched resource ({rid})",
@@ -143,12 +145,15 @@ def _session(ctx: Context) -> AsyncClientSession:
 
 
 async def _apply(ctx: Context, entries: list[Entry]) -> Plan:
-    plan = Plan()
     order = sorted(range(len(entries)), key=lambda i: _ORDER.get(entries[i].method, 9))
+    plan = Plan(reads=await lookahead.read_ahead(ctx, [entries[i] for i in order]))
     for i in order:
         planner = _PLANNERS.get(entries[i].method)
         if planner is not None:
             await planner(ctx, i, entries[i], plan)
+    if plan.claims:
+        # Racing transactions that found no match for the same criteria collide here.
+        await ctx.store.claim_conditions(plan.claims, _session(ctx))
     for i, w in plan.written.items():
         if plan.writes[w].resource is None:
             continue

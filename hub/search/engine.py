@@ -1,6 +1,6 @@
 """Running a parsed query: resolve chains, find candidates by one index, keep exact matches."""
 
-from hub.fhir.outcome import TooCostly
+from hub.fhir.outcome import HubError, TooCostly
 from hub.fhir.result import Context
 from hub.search import plan
 from hub.search.extract import Reference, values
@@ -28,6 +28,65 @@ async def find(ctx: Context, query: Query, extra: list[plan.Driver] | None = Non
         f"This {query.resource_type} search would read more than {cap:,} resources; "
         "add criteria that narrow it (a patient, an identifier, a date range)"
     )
+
+
+async def find_each(ctx: Context, queries: list[Query]) -> list[list[Stored] | None]:
+    """Answer together, with one index read, the queries whose most selective clause names
+    exact index keys (identifiers, codes, references); None for a query that needs `find`.
+
+    Each query keeps only the candidates its own keys found that meet all its clauses, so it
+    gets what `find` would give it; a transaction's conditional entries save a round trip each.
+    """
+    keys = [_exact_keys(ctx, q) for q in queries]
+    wanted = sorted({k for ks in keys if ks for k in ks})
+    if not wanted:
+        return [None] * len(queries)
+    cap = ctx.settings.max_search_candidates
+    # Index keys lead with the resource type, so one read serves queries on several types.
+    found = await ctx.store.find(
+        {"_hub.sv": {"$in": wanted}}, ctx.scope, ctx.session, None, cap + 1
+    )
+    if len(found) > cap:
+        return [None] * len(queries)  # too many for one read; each query drives on its own
+    answers: list[list[Stored] | None] = []
+    for query, own in zip(queries, keys, strict=True):
+        if not own:
+            answers.append(None)
+            continue
+        answers.append(
+            [
+                s
+                for s in found
+                if s.resource_type == query.resource_type
+                and not own.isdisjoint(s.doc["_hub"].get("sv", ()))
+                and matches(query, s.doc)
+            ]
+        )
+    return answers
+
+
+def _exact_keys(ctx: Context, query: Query) -> set[str] | None:
+    """Return the index keys of the query's driving clause, or None unless they are exact keys
+    (a chain, a range or a prefix drives on its own)."""
+    if any(c.chain is not None or c.resolved is not None for c in query.clauses):
+        return None
+    normalise_references(ctx, query)
+    try:
+        drivers = plan.ranked(query.resource_type, query.clauses, [])
+    except HubError:
+        return None  # `find` refuses the query when its turn comes, after earlier ones
+    if not drivers or not drivers[0].predicates:
+        return None
+    keys: set[str] = set()
+    for predicate in drivers[0].predicates:
+        value = predicate.get("_hub.sv") if len(predicate) == 1 else None
+        if isinstance(value, str):
+            keys.add(value)
+        elif isinstance(value, dict) and list(value) == ["$in"]:
+            keys.update(value["$in"])
+        else:
+            return None
+    return keys
 
 
 async def _candidates(

@@ -309,12 +309,14 @@ class ResourceStore:
         await self.mongo.meta.replace_one({"_id": "search"}, {"layout": layout}, upsert=True)
         return done
 
-    async def claim_condition(self, criteria_key: str, session: AsyncClientSession) -> None:
-        """Touch the record of a conditional create, so that racing transactions conflict."""
+    async def claim_conditions(self, criteria_keys: list[str], session: AsyncClientSession) -> None:
+        """Touch the records of conditional creates, so that racing transactions conflict."""
+        claims = [
+            UpdateOne({"_id": k}, {"$inc": {"n": 1}}, upsert=True)
+            for k in dict.fromkeys(criteria_keys)
+        ]
         with _conflicts():
-            await self.mongo.conditions.update_one(
-                {"_id": criteria_key}, {"$inc": {"n": 1}}, upsert=True, session=session
-            )
+            await self.mongo.conditions.bulk_write(claims, ordered=True, session=session)
 
     async def write(
         self, writes: list[Write], session: AsyncClientSession, when: datetime | None = None
