@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pymongo.errors import ConnectionFailure
 
 from hub.app import create_app
 from hub.settings import Settings
@@ -40,7 +41,15 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
-        await application.state.mongo.client.drop_database(settings.database)
+        for attempt in range(3):
+            try:
+                await application.state.mongo.client.drop_database(settings.database)
+                break
+            except ConnectionFailure:
+                # A busy machine can miss a heartbeat: the driver then resets its pool and
+                # cancels what was in flight ("operation cancelled"). Try again.
+                if attempt == 2:
+                    raise
 
 
 @pytest.fixture(scope="session")
