@@ -7,7 +7,7 @@ dropped, trailing blanks are ignored, and escape sequences (\\F\\ \\S\\ \\T\\ \\
 """
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 SEGMENT_END = re.compile(r"\r\n|\r|\n")
@@ -148,11 +148,12 @@ class Message:
         return [s for s in self.segments if s.name == name]
 
 
-def split_messages(text: str) -> Iterator[list[str]]:
-    """Yield the segment lines of each message in a text: each starts at an MSH."""
-    text = text.lstrip("\ufeff")
+def split_messages(source: str | Iterable[str]) -> Iterator[list[str]]:
+    """Yield the segment lines of each message, each starting at an MSH, from a text or from
+    its lines as they are read (a file opened with universal newlines: CR, LF or CRLF)."""
+    lines = SEGMENT_END.split(source) if isinstance(source, str) else source
     current: list[str] = []
-    for line in SEGMENT_END.split(text):
+    for line in lines:
         line = line.lstrip("\ufeff").rstrip()
         if not line or line[:3] in BATCH_SEGMENTS:
             continue

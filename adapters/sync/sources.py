@@ -14,15 +14,12 @@ class FormatUnavailable(Exception):
 
 
 def hl7v2(path: Path, facility: Facility | None) -> Iterator[Output]:
-    """Yield the outputs of an HL7 v2 file (its messages, LF or CR separated)."""
+    """Yield the outputs of an HL7 v2 file (its messages, CR, LF or CRLF separated)."""
     from adapters import hl7v2 as adapter
 
     if facility is None:
         raise FormatUnavailable("HL7 v2 needs the sending facility: give --facility CODE")
-    # HL7 v2 batch files are small next to XML130 submissions; the text is read whole, the
-    # Bundles are still made and enqueued one message at a time.
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    return adapter.parse(text, facility, str(path))
+    return adapter.parse_file(path, facility)
 
 
 def csv(path: Path, facility: Facility | None) -> Iterator[Output]:
