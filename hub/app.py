@@ -10,6 +10,8 @@ from fastapi.responses import PlainTextResponse, Response
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
 
+from hub.auth.routes import router as auth_router
+from hub.auth.service import Authority
 from hub.fhir.http import error_response, json_response
 from hub.fhir.outcome import (
     BadRequest,
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await mongo.ensure_indexes()
         app.state.mongo = mongo
         app.state.store = ResourceStore(mongo, search_keys)
+        app.state.auth = await Authority.start(mongo.db, settings)
         await search_layout.bring_up_to_date(app.state.store)
         try:
             yield
@@ -70,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.started = instant(now())
     app.state.metrics = Metrics()
     app.include_router(fhir_router)
+    app.include_router(auth_router)
     _add_operational_routes(app)
     _add_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from adapters.sync import cli as sync_cli
 from adapters.sync import mllp as mllp_cli
 from hub import __version__
+from hub.auth import cli as admin_cli
 from hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -148,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     mllp_cli.add_parser(commands)
     commands.choices["mllp"].set_defaults(command=mllp)
 
+    admin_cli.add_parser(commands)
+
     version_parser = commands.add_parser("version", help="print the hub's version")
     version_parser.set_defaults(command=print_version)
     return parser
@@ -232,6 +235,7 @@ def serve(
         # A second SIGTERM must not cut the database's shutdown short.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if embedded is not None:
+            _withdraw_address(settings)
             embedded.stop()
         signal.signal(signal.SIGTERM, previous_handler)
     return 0
@@ -240,7 +244,7 @@ def serve(
 def start_embedded(settings: Settings) -> "EmbeddedMongo":
     """Start the embedded database under the data folder and say where it runs."""
     # Imported here, as hub.app is below, to keep `ehrhub --help` fast.
-    from hub.store.embedded import EmbeddedDatabaseError, EmbeddedMongo
+    from hub.store.embedded import EmbeddedDatabaseError, EmbeddedMongo, publish_address
 
     embedded = EmbeddedMongo(
         settings.data_dir / EMBEDDED_DIR,
@@ -251,12 +255,20 @@ def start_embedded(settings: Settings) -> "EmbeddedMongo":
         uri = embedded.start()
     except EmbeddedDatabaseError as error:
         raise CliError(str(error)) from error
+    # `ehrhub admin` finds the running database here rather than starting a second one.
+    publish_address(settings.data_dir, uri, embedded.pid or 0)
     print(
         f"embedded database pid={embedded.pid} uri={uri} "
         f"data={embedded.data_dir} log={embedded.log_file}",
         flush=True,
     )
     return embedded
+
+
+def _withdraw_address(settings: Settings) -> None:
+    from hub.store.embedded import withdraw_address
+
+    withdraw_address(settings.data_dir)
 
 
 def run_hub(settings: Settings, access_log: bool = True) -> None:

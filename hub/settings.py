@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from pydantic import PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,3 +37,15 @@ class Settings(BaseSettings):
     # Patient records carrying the same identifier of this system are one person: Vietnam's
     # 12-digit citizen ID, as the community VN Core guide names it.
     national_id_system: str = "http://fhir.hl7.org.vn/core/sid/cccd"
+    # Whether the FHIR routes demand a bearer token. Off FOR NOW: it will be on, and then
+    # always on, once facility scoping and consent filter every route. Off, a call without a
+    # token is unrestricted as before, and a call with one is still checked.
+    auth_required: bool = False
+    # Lifetime of an access token: short, since a stolen one works until it expires (a revoked
+    # client's tokens stop at once, as every request checks the client).
+    token_lifetime_seconds: PositiveInt = 300
+    # `iss` and `aud` of the hub's tokens: every hub process on one database must agree.
+    token_issuer: str = "ehrhub"
+    token_audience: str = "ehrhub"
+    # The longest a SMART client assertion (private_key_jwt) may live, from now to its `exp`.
+    max_assertion_lifetime_seconds: PositiveInt = 300

@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 import hub
+from hub.auth.routes import LOGIN_PATH, TOKEN_PATH
 from hub.fhir.resource_types import stored_types
 from hub.search.registry import COMMON, MODIFIERS, SearchParam, registry
 
@@ -105,6 +106,7 @@ def capability_statement(base: str, released: str) -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
+                "security": _security(base.removesuffix("/fhir")),
                 "resource": _resources(),
                 "interaction": [
                     {"code": "transaction"},
@@ -117,4 +119,32 @@ def capability_statement(base: str, released: str) -> dict[str, Any]:
                 ],
             }
         ],
+    }
+
+
+def _security(root: str) -> dict[str, Any]:
+    """Return rest.security: OAuth2 as SMART on FHIR, with the token endpoint."""
+    return {
+        "extension": [
+            {
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [{"url": "token", "valueUri": root + TOKEN_PATH}],
+            }
+        ],
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                        "display": "SMART-on-FHIR",
+                    }
+                ],
+                "text": "OAuth2 client credentials (client_secret_post, private_key_jwt) "
+                "with SMART v2 scopes",
+            }
+        ],
+        "description": f"Bearer tokens from {root + TOKEN_PATH} (systems: client credentials "
+        f"or a SMART client assertion) or {root + LOGIN_PATH} (people); discovery at "
+        f"{root}/.well-known/smart-configuration",
     }

@@ -155,3 +155,38 @@ class NotAcceptable(HubError):
 
     status = 406
     code = "not-supported"
+
+
+class Unauthorized(HubError):
+    """401: no bearer token, or one the hub does not accept (RFC 6750's invalid_token)."""
+
+    status = 401
+    code = "login"
+
+    def __init__(self, message: str, *, error: str | None = "invalid_token") -> None:
+        # RFC 6750 section 3: a request without credentials gets the challenge without an error.
+        challenge = 'Bearer realm="ehrhub"'
+        if error is not None:
+            challenge += f', error="{error}", error_description="{_quotable(message)}"'
+        super().__init__(message, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(HubError):
+    """403: the caller is known but may not do this (RFC 6750's insufficient_scope)."""
+
+    status = 403
+    code = "forbidden"
+
+    def __init__(self, message: str, *, scope: str | None = None) -> None:
+        headers = {}
+        if scope is not None:
+            headers["WWW-Authenticate"] = (
+                f'Bearer realm="ehrhub", error="insufficient_scope", '
+                f'error_description="{_quotable(message)}", scope="{scope}"'
+            )
+        super().__init__(message, headers=headers)
+
+
+def _quotable(text: str) -> str:
+    """Return text fit for a quoted-string of an HTTP header: no quotes, backslashes, controls."""
+    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "'" for c in text)

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from hub.auth.deps import authenticate
 from hub.fhir import create, delete, everything, history, read, search, transaction, update
 from hub.fhir.capabilities import capability_statement
 from hub.fhir.http import (
@@ -21,7 +22,10 @@ from hub.fhir.result import Context
 from hub.fhir.validate import storable_type
 from hub.identity.person import same_person
 
-router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
+router = APIRouter(tags=["FHIR R4"])
+# Every route but the CapabilityStatement: here the bearer token is read, and demanded when
+# `auth_required` is on. Included into `router` at the end of this module.
+protected = APIRouter(prefix="/fhir", dependencies=[Depends(authenticate)])
 
 _RETURN = {"minimal", "representation", "OperationOutcome"}
 
@@ -49,19 +53,21 @@ def _url(resource_type: str, request: Request) -> str:
     return f"{resource_type}?{query}" if query else resource_type
 
 
-@router.get("/metadata")
+@router.get("/fhir/metadata")
 async def metadata(request: Request, ctx: Ctx) -> Response:
     """Return the CapabilityStatement."""
     return json_response(capability_statement(ctx.base, request.app.state.started))
 
 
-@router.api_route("/metadata", methods=["POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+@router.api_route(
+    "/fhir/metadata", methods=["POST", "PUT", "DELETE", "PATCH"], include_in_schema=False
+)
 async def metadata_write(request: Request) -> Response:
     """Refuse anything but GET on the CapabilityStatement."""
     raise MethodNotAllowed(f"{request.method} is not supported on /fhir/metadata")
 
 
-@router.post("")
+@protected.post("")
 async def bundle(request: Request, ctx: Ctx) -> Response:
     """Process a transaction or batch Bundle."""
     body = await read_json(request, ctx.settings.max_body_bytes)
@@ -69,28 +75,28 @@ async def bundle(request: Request, ctx: Ctx) -> Response:
     return result_response(ctx, await transaction.process_bundle(ctx, body, explicit))
 
 
-@router.get("")
+@protected.get("")
 async def search_system(request: Request, ctx: Ctx) -> Response:
     """Search across resource types (`_type`)."""
     params = list(request.query_params.multi_items())
     return result_response(ctx, await search.search_system(ctx, params))
 
 
-@router.post("/{resource_type}/_search")
+@protected.post("/{resource_type}/_search")
 async def search_post(resource_type: str, request: Request, ctx: Ctx) -> Response:
     """Search with the parameters in a form body (and the query string)."""
     params = list(request.query_params.multi_items()) + await form_params(request)
     return result_response(ctx, await search.search_type(ctx, resource_type, params))
 
 
-@router.get("/Patient/{patient_id}/$everything")
+@protected.get("/Patient/{patient_id}/$everything")
 async def patient_everything(patient_id: str, request: Request, ctx: Ctx) -> Response:
     """Return everything about a patient, across the facilities holding the person's records."""
     params = list(request.query_params.multi_items())
     return result_response(ctx, await everything.everything(ctx, patient_id, params))
 
 
-@router.get("/{resource_type}/_history")
+@protected.get("/{resource_type}/_history")
 async def type_history(resource_type: str, request: Request, ctx: Ctx) -> Response:
     """Return the history of all resources of a type."""
     return result_response(
@@ -98,7 +104,7 @@ async def type_history(resource_type: str, request: Request, ctx: Ctx) -> Respon
     )
 
 
-@router.get("/{resource_type}/{resource_id}/_history")
+@protected.get("/{resource_type}/{resource_id}/_history")
 async def instance_history(
     resource_type: str, resource_id: str, request: Request, ctx: Ctx
 ) -> Response:
@@ -109,7 +115,7 @@ async def instance_history(
     )
 
 
-@router.get("/{resource_type}/{resource_id}/{compartment_type}")
+@protected.get("/{resource_type}/{resource_id}/{compartment_type}")
 async def search_compartment(
     resource_type: str, resource_id: str, compartment_type: str, request: Request, ctx: Ctx
 ) -> Response:
@@ -126,20 +132,20 @@ async def search_compartment(
     return result_response(ctx, result)
 
 
-@router.get("/{resource_type}/{resource_id}/_history/{version}")
+@protected.get("/{resource_type}/{resource_id}/_history/{version}")
 async def vread(resource_type: str, resource_id: str, version: str, ctx: Ctx) -> Response:
     """Return one version of a resource."""
     return result_response(ctx, await read.vread(ctx, resource_type, resource_id, version))
 
 
-@router.get("/{resource_type}")
+@protected.get("/{resource_type}")
 async def search_type(resource_type: str, request: Request, ctx: Ctx) -> Response:
     """Search the resources of a type."""
     params = list(request.query_params.multi_items())
     return result_response(ctx, await search.search_type(ctx, resource_type, params))
 
 
-@router.post("/{resource_type}")
+@protected.post("/{resource_type}")
 async def create_resource(resource_type: str, request: Request, ctx: Ctx) -> Response:
     """Create a resource."""
     storable_type(resource_type)
@@ -148,7 +154,7 @@ async def create_resource(resource_type: str, request: Request, ctx: Ctx) -> Res
     return result_response(ctx, result)
 
 
-@router.put("/{resource_type}")
+@protected.put("/{resource_type}")
 async def conditional_update(resource_type: str, request: Request, ctx: Ctx) -> Response:
     """Update the one resource matching the query, or create it."""
     storable_type(resource_type)
@@ -159,7 +165,7 @@ async def conditional_update(resource_type: str, request: Request, ctx: Ctx) -> 
     )
 
 
-@router.delete("/{resource_type}")
+@protected.delete("/{resource_type}")
 async def conditional_delete(resource_type: str, request: Request, ctx: Ctx) -> Response:
     """Delete the one resource matching the query."""
     storable_type(resource_type)
@@ -167,13 +173,13 @@ async def conditional_delete(resource_type: str, request: Request, ctx: Ctx) -> 
     return result_response(ctx, await delete.delete(ctx, url, request.headers.get("if-match")))
 
 
-@router.get("/{resource_type}/{resource_id}")
+@protected.get("/{resource_type}/{resource_id}")
 async def read_resource(resource_type: str, resource_id: str, ctx: Ctx) -> Response:
     """Read the current version of a resource."""
     return result_response(ctx, await read.read(ctx, resource_type, resource_id))
 
 
-@router.put("/{resource_type}/{resource_id}")
+@protected.put("/{resource_type}/{resource_id}")
 async def update_resource(
     resource_type: str, resource_id: str, request: Request, ctx: Ctx
 ) -> Response:
@@ -186,7 +192,7 @@ async def update_resource(
     )
 
 
-@router.delete("/{resource_type}/{resource_id}")
+@protected.delete("/{resource_type}/{resource_id}")
 async def delete_resource(
     resource_type: str, resource_id: str, request: Request, ctx: Ctx
 ) -> Response:
@@ -194,3 +200,6 @@ async def delete_resource(
     storable_type(resource_type)
     url = f"{resource_type}/{resource_id}"
     return result_response(ctx, await delete.delete(ctx, url, request.headers.get("if-match")))
+
+
+router.include_router(protected)

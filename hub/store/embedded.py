@@ -4,6 +4,7 @@ import atexit
 import contextlib
 import ctypes
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -26,6 +27,7 @@ HOST = "127.0.0.1"
 LOG_NAME = "secantus.log"
 _PR_SET_PDEATHSIG = 1
 _PING_TIMEOUT_MS = 250
+_ADDRESS_TIMEOUT_MS = 2000
 _POLL_SECONDS = 0.1
 _STOP_GRACE_SECONDS = 10.0
 _LOG_TAIL_LINES = 20
@@ -252,3 +254,55 @@ class EmbeddedMongo:
         if not lines:
             return f"; {where} is empty"
         return f"; last lines of {where}:\n" + "\n".join(lines)
+
+
+# While `ehrhub serve` runs the embedded database, it says where in this file of its data
+# folder, so that `ehrhub admin` reaches the same database instead of starting a second server
+# on the same files.
+ADDRESS_FILE = "embedded.json"
+
+
+def publish_address(folder: Path, uri: str, pid: int) -> Path:
+    """Write where the embedded database of this data folder answers; return the file."""
+    path = folder / ADDRESS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps({"uri": uri, "pid": pid, "hub_pid": os.getpid()}))
+    temporary.replace(path)
+    return path
+
+
+def withdraw_address(folder: Path) -> None:
+    """Remove the address file of a data folder, if this process wrote it."""
+    path = folder / ADDRESS_FILE
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("hub_pid") == os.getpid():
+            path.unlink()
+
+
+def running_address(folder: Path) -> str | None:
+    """Return the URI of the embedded database a running hub holds for this data folder, when
+    its address file names a live server that answers as that process; None otherwise."""
+    try:
+        address = json.loads((folder / ADDRESS_FILE).read_text())
+        uri, pid = str(address["uri"]), int(address["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return None
+    except PermissionError:
+        pass  # alive, owned by someone else: ask the server itself
+    client: MongoClient[dict[str, object]] = MongoClient(
+        uri, serverSelectionTimeoutMS=_ADDRESS_TIMEOUT_MS, connectTimeoutMS=_ADDRESS_TIMEOUT_MS
+    )
+    try:
+        answered = client.admin.command("serverStatus").get("pid")
+    except PyMongoError:
+        return None
+    finally:
+        client.close()
+    return uri if answered == pid else None

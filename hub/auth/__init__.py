@@ -1,0 +1,1 @@
+"""Identities, tokens and scopes: who calls the hub and what they may do."""

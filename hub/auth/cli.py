@@ -1,0 +1,307 @@
+"""`ehrhub admin`: create, list and revoke the clients and people who may call the hub.
+
+    ehrhub admin create-client --role {admin|facility|clinician|ministry|auditor|patient}
+        [--facility CODE] [--name TEXT] [--username U [--password-stdin]] [--patient CCCD]
+        [--practitioner REF] [--jwks FILE] [--json] [--data-dir DIR | --mongodb-uri URI]
+    ehrhub admin list-clients [--json] [--data-dir DIR | --mongodb-uri URI]
+    ehrhub admin revoke-client ID [--data-dir DIR | --mongodb-uri URI]
+
+It works whether or not the hub runs: with a MongoDB URI it connects; on the embedded
+database it uses the server a running hub holds for the data folder, or starts one for the
+command's duration. A fresh installation bootstraps its first admin this way.
+
+This module only builds the parser at import; the work is imported when a command runs.
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.auth.identities import Identities, Identity
+    from hub.settings import Settings
+
+ROLES = ("admin", "facility", "clinician", "ministry", "auditor", "patient")
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class AdminError(Exception):
+    """A failure to report on stderr (exit status 1)."""
+
+
+class AdminUsageError(AdminError):
+    """A command line that cannot work (exit status 2)."""
+
+
+def add_parser(commands: Any) -> None:
+    """Add `admin` and its sub-commands to `ehrhub`'s sub-command parsers."""
+    parser = commands.add_parser(
+        "admin",
+        help="create, list and revoke the clients and people who may call the hub",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(title="actions", required=True, metavar="ACTION")
+
+    create = actions.add_parser(
+        "create-client",
+        help="register a client or person and print its id and secret (shown once)",
+        description="Register a client or person; print its client_id and client_secret. The "
+        "hub keeps only a hash of the secret: it cannot be shown again.",
+    )
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--facility", help="facility code (required for facility, clinician)")
+    create.add_argument("--name", help="a name to recognise the client or person by")
+    create.add_argument(
+        "--username", help="login name of a person; the password is the secret by default"
+    )
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the person's password from the first line of standard input",
+    )
+    create.add_argument("--patient", help="the patient's national citizen ID (patient role)")
+    create.add_argument(
+        "--practitioner", help="a clinician's Practitioner/<id> or identifier system|value"
+    )
+    create.add_argument(
+        "--jwks", type=Path, help="JSON file of public keys for SMART private_key_jwt"
+    )
+    create.add_argument(
+        "--json", action="store_true", help="print one JSON object (last line of output)"
+    )
+    _database_flags(create)
+    create.set_defaults(admin_action=create_client)
+
+    listing = actions.add_parser("list-clients", help="list clients and people (no secrets)")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    _database_flags(listing)
+    listing.set_defaults(admin_action=list_clients)
+
+    revoke = actions.add_parser(
+        "revoke-client", help="revoke a client or person: no new token, and its tokens stop"
+    )
+    revoke.add_argument("client_id", metavar="ID")
+    _database_flags(revoke)
+    revoke.set_defaults(admin_action=revoke_client)
+
+    parser.set_defaults(command=run)
+
+
+def _database_flags(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data-dir", type=Path, help="data folder of the embedded database (EHRHUB_DATA_DIR)"
+    )
+    where.add_argument("--mongodb-uri", help="MongoDB to use (EHRHUB_MONGODB_URI)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen `ehrhub admin` action; report errors on stderr; return the exit status."""
+    from pydantic import ValidationError
+
+    try:
+        action: Callable[[argparse.Namespace], int] = args.admin_action
+        return action(args)
+    except ValidationError as error:
+        print(f"ehrhub: invalid setting: {error.errors()[0]['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    except AdminUsageError as error:
+        print(f"ehrhub: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except AdminError as error:
+        print(f"ehrhub: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def create_client(args: argparse.Namespace) -> int:
+    """Register a client or person and print its id and secret."""
+    from hub.auth.identities import IdentityError, new_identity
+    from hub.auth.roles import Role
+
+    password = _read_password() if args.password_stdin else None
+    try:
+        identity, secret = new_identity(
+            Role(args.role),
+            facility=args.facility,
+            name=args.name,
+            username=args.username,
+            patient=args.patient,
+            practitioner=args.practitioner,
+            jwks=_read_jwks(args.jwks) if args.jwks else None,
+            password=password,
+        )
+    except IdentityError as error:
+        raise AdminUsageError(str(error)) from None
+
+    async def store(identities: "Identities") -> None:
+        try:
+            await identities.create(identity)
+        except IdentityError as error:
+            raise AdminError(str(error)) from None
+
+    _with_identities(args, store)
+    shown = {"client_id": identity.client_id, "client_secret": secret}
+    details = {k: v for k, v in identity.public().items() if v and k not in shown}
+    if args.json:
+        print(json.dumps(shown | details), flush=True)
+        return 0
+    for name, value in (shown | details).items():
+        print(f"{name:<14} {value}")
+    print(
+        "Keep the secret now: the hub stores only its hash and cannot show it again."
+        + (" It is also the password." if identity.username and password is None else ""),
+        flush=True,
+    )
+    return 0
+
+
+def list_clients(args: argparse.Namespace) -> int:
+    """Print every client and person, without secrets."""
+    found: list[Identity] = []
+
+    async def read(identities: "Identities") -> None:
+        found.extend(await identities.all())
+
+    _with_identities(args, read)
+    rows = [identity.public() for identity in found]
+    if args.json:
+        print(json.dumps(rows), flush=True)
+        return 0
+    columns = ("client_id", "role", "facility", "username", "name", "created", "revoked_at")
+    table = [columns] + [tuple(str(row[c] or "") for c in columns) for row in rows]
+    widths = [max(len(line[n]) for line in table) for n in range(len(columns))]
+    for line in table:
+        cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return 0
+
+
+def revoke_client(args: argparse.Namespace) -> int:
+    """Revoke a client or person; its tokens stop working at once."""
+    revoked: list[Identity | None] = []
+
+    async def revoke(identities: "Identities") -> None:
+        revoked.append(await identities.revoke(args.client_id))
+
+    _with_identities(args, revoke)
+    identity = revoked[0]
+    if identity is None:
+        raise AdminError(
+            f"no client has the id {args.client_id!r} (see `ehrhub admin list-clients`)"
+        )
+    assert identity.revoked_at is not None
+    print(
+        f"revoked {identity.client_id} ({identity.role}) at {identity.revoked_at.isoformat()}: "
+        "it gets no new token and its tokens stop working",
+        flush=True,
+    )
+    return 0
+
+
+def _read_password() -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise AdminUsageError("--password-stdin: standard input is empty")
+    return line.rstrip("\r\n")
+
+
+def _read_jwks(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise AdminUsageError(f"--jwks {path}: cannot read a JSON key set: {error}") from None
+
+
+def _with_identities(
+    args: argparse.Namespace, work: Callable[["Identities"], Awaitable[None]]
+) -> None:
+    """Run work on the identities of the hub's database, wherever that database is."""
+    from pymongo.errors import PyMongoError
+
+    settings = _settings(args)
+    with _database_uri(settings) as uri:
+        try:
+            asyncio.run(_run_on(uri, settings, work))
+        except PyMongoError as error:
+            raise AdminError(f"the database at {uri} failed: {error}") from None
+
+
+async def _run_on(
+    uri: str, settings: "Settings", work: Callable[["Identities"], Awaitable[None]]
+) -> None:
+    async with _identities(uri, settings) as identities:
+        await work(identities)
+
+
+@asynccontextmanager
+async def _identities(uri: str, settings: "Settings") -> AsyncIterator["Identities"]:
+    from pymongo import AsyncMongoClient
+
+    from hub.auth.identities import Identities
+
+    timeout_ms = int(settings.database_timeout_seconds * 1000)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms
+    )
+    try:
+        identities = Identities(client[settings.database])
+        await identities.ensure_indexes()
+        yield identities
+    finally:
+        await client.close()
+
+
+def _settings(args: argparse.Namespace) -> "Settings":
+    from hub.settings import Settings
+
+    overrides = {
+        name: value
+        for name in ("mongodb_uri", "data_dir")
+        if (value := getattr(args, name, None)) is not None
+    }
+    if "data_dir" in overrides:
+        # --data-dir says which database to use, over an EHRHUB_MONGODB_URI in the environment.
+        overrides["mongodb_uri"] = None
+    return Settings(**overrides)
+
+
+@contextmanager
+def _database_uri(settings: "Settings") -> Iterator[str]:
+    """Yield the URI of the hub's database: the given one, the embedded server a running hub
+    holds, or an embedded server started on the data folder until the block ends."""
+    from hub.cli import EMBEDDED_DIR, EMBEDDED_LOG
+    from hub.store.embedded import EmbeddedDatabaseError, EmbeddedMongo, running_address
+
+    if settings.mongodb_uri:
+        yield settings.mongodb_uri
+        return
+    running = running_address(settings.data_dir)
+    if running is not None:
+        _note(f"using the database of the hub running on {settings.data_dir} ({running})")
+        yield running
+        return
+    embedded = EmbeddedMongo(
+        settings.data_dir / EMBEDDED_DIR,
+        timeout=settings.embedded_start_timeout,
+        log_file=settings.data_dir / EMBEDDED_LOG,
+    )
+    try:
+        uri = embedded.start()
+    except EmbeddedDatabaseError as error:
+        raise AdminError(str(error)) from None
+    _note(f"no hub is running on {settings.data_dir}: started its embedded database ({uri})")
+    try:
+        yield uri
+    finally:
+        embedded.stop()
+
+
+def _note(message: str) -> None:
+    print(f"ehrhub admin: {message}", file=sys.stderr, flush=True)
