@@ -72,8 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.scope_of = scope_of
     app.state.started = instant(now())
     app.state.metrics = Metrics()
-    app.include_router(fhir_router)
+    # Before the FHIR routes, whose /fhir/{type}/{id} would take /fhir/.well-known/....
     app.include_router(auth_router)
+    app.include_router(fhir_router)
     _add_operational_routes(app)
     _add_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

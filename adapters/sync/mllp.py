@@ -61,6 +61,8 @@ def add_parser(commands: Any) -> None:
         type=Path,
         help="outbox file (EHRHUB_SYNC_OUTBOX, default .ehrhub/outbox.sqlite)",
     )
+    parser.add_argument("--client-id", help="OAuth client id (EHRHUB_SYNC_CLIENT_ID)")
+    parser.add_argument("--client-secret", help="OAuth secret (EHRHUB_SYNC_CLIENT_SECRET)")
 
 
 class Receiver:
@@ -242,7 +244,8 @@ def run(args: argparse.Namespace) -> int:
     # One line per message from this module; the HTTP client's own lines only on warnings.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s mllp %(message)s")
     log.setLevel(logging.INFO)
-    overrides = {"outbox": args.outbox} if args.outbox else {}
+    names = ("outbox", "client_id", "client_secret")
+    overrides = {n: v for n in names if (v := getattr(args, n, None)) is not None}
     settings = SyncSettings(**overrides)
     wake = threading.Event()
     outbox = Outbox(settings.outbox, durable=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from .credentials import Credentials, CredentialsRefused
 from .outbox import Outbox, Row
 from .settings import SyncSettings
 
@@ -137,21 +138,33 @@ class Sender:
         self.rng = rng
         self.tally = Tally()
         self._fhir_base: bool | None = None
+        self.credentials: Credentials | None = None
+        if settings.client_id and settings.client_secret:
+            self.credentials = Credentials(
+                client, endpoint, settings.client_id, settings.client_secret
+            )
 
     def post(self, row: Row) -> Answer:
         """Send one record's Bundle and say what became of it."""
         try:
-            response = self.client.post(
-                self.endpoint,
-                content=row.payload.encode(),
-                headers={"content-type": FHIR_JSON, "accept": FHIR_JSON},
-            )
+            response = self._send(row)
+            if response.status_code == 401 and self.credentials is not None:
+                self.credentials.forget()  # revoked, or the hub's key changed: ask again once
+                response = self._send(row)
         except httpx.TransportError as error:
             return Answer("retry", None, f"cannot reach the hub: {error!r}")
+        except CredentialsRefused as error:
+            raise HubUnusable(str(error)) from error
         answer = classify(response)
         if answer.status == 404 and not self.is_fhir_base():
             raise HubUnusable(f"{self.endpoint} is not a FHIR base (POST answered {answer.reason})")
         return answer
+
+    def _send(self, row: Row) -> httpx.Response:
+        headers = {"content-type": FHIR_JSON, "accept": FHIR_JSON}
+        if self.credentials is not None:
+            headers |= self.credentials.header()
+        return self.client.post(self.endpoint, content=row.payload.encode(), headers=headers)
 
     def is_fhir_base(self) -> bool:
         """Tell whether the endpoint serves a CapabilityStatement (asked once per run)."""

@@ -27,6 +27,7 @@ class SyncSettings(BaseSettings):
     mllp_max_message_bytes: int = 16 * 1024 * 1024
     mllp_idle_seconds: float = 1.0
     mllp_stop_seconds: float = 5.0
-    # Accepted now, sent as OAuth client credentials once the hub asks for them.
+    # OAuth client credentials (a facility client of `ehrhub admin create-client`): with
+    # both set, every request carries a bearer token from the hub's token endpoint.
     client_id: str | None = None
     client_secret: str | None = None

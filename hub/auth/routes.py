@@ -53,6 +53,7 @@ async def login(request: Request) -> JSONResponse:
 
 
 @router.get("/.well-known/smart-configuration")
+@router.get("/fhir/.well-known/smart-configuration")  # where SMART clients look: the FHIR base's
 async def smart_configuration(request: Request) -> JSONResponse:
     """Describe the authorization endpoints and capabilities, as SMART discovery does."""
     return JSONResponse(smart_configuration_document(token_endpoint(request)))
