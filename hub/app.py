@@ -10,6 +10,8 @@ from fastapi.responses import PlainTextResponse, Response
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
 
+from hub.auth.caller import UNRESTRICTED_CALLER
+from hub.auth.roles import Role
 from hub.auth.routes import router as auth_router
 from hub.auth.service import Authority
 from hub.fhir.http import error_response, json_response
@@ -36,7 +38,11 @@ log = logging.getLogger("ehrhub")
 
 
 def scope_of(request: Request) -> Scope:
-    """Return what the caller may see; everything until authentication lands."""
+    """Return what the caller may see: a facility system its own facility's records; every
+    other caller everything, until consent narrows what clinicians see."""
+    caller = getattr(request.state, "caller", UNRESTRICTED_CALLER)
+    if caller.role == Role.FACILITY and caller.facility:
+        return Scope(facility=caller.facility)
     return UNRESTRICTED
 
 

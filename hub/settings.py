@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # Patient records carrying the same identifier of this system are one person: Vietnam's
     # 12-digit citizen ID, as the community VN Core guide names it.
     national_id_system: str = "http://fhir.hl7.org.vn/core/sid/cccd"
+    # Facilities are identified nationally under this system (Organization.identifier, and
+    # meta.tag / meta.source of what a facility sends): a facility client writes only its own.
+    facility_system: str = "https://moh.gov.vn/fhir/sid/facility"
     # Whether the FHIR routes demand a bearer token. Off FOR NOW: it will be on, and then
     # always on, once facility scoping and consent filter every route. Off, a call without a
     # token is unrestricted as before, and a call with one is still checked.

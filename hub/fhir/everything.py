@@ -8,6 +8,7 @@ organizations, medications). Pages are cut by key, so writes between pages move 
 
 from typing import Any
 
+from hub.auth.deps import require_scope
 from hub.fhir.bundle import full_url, new_bundle
 from hub.fhir.outcome import BadRequest, NotFound
 from hub.fhir.params import parse_instant, type_list
@@ -51,6 +52,7 @@ async def everything(ctx: Context, patient_id: str, params: list[tuple[str, str]
     unknown = [k for k, _ in params if k not in _PARAMS]
     if unknown and ctx.strict:
         raise BadRequest(f"$everything has no parameter '{unknown[0]}'", expression=unknown[0])
+    require_scope(ctx.caller, "r", "Patient")
     patient = await ctx.store.current("Patient", patient_id, ctx.scope, ctx.session)
     if patient is None or patient.deleted:
         raise NotFound(f"Patient/{patient_id} is not known")
@@ -99,6 +101,8 @@ async def _rows(
         doc = stored.doc
         if types and doc["resourceType"] not in types:
             continue
+        if not ctx.caller.allows("r", doc["resourceType"]):
+            continue  # what the token may not read is neither shown nor counted
         if since and doc["_hub"]["ts"] < since:
             continue
         if window and doc["resourceType"] != "Patient":
@@ -121,7 +125,7 @@ async def _referenced(
             if len(parts) == 2 and ref not in listed and (not types or parts[0] in types):
                 wanted.add(ref)
     found = await ctx.store.currents(sorted(wanted), ctx.scope, ctx.session)
-    return [s for s in found.values() if not s.deleted]
+    return [s for s in found.values() if not s.deleted and ctx.caller.allows("r", s.resource_type)]
 
 
 def _entry(ctx: Context, stored: Stored, mode: str) -> dict[str, Any]:

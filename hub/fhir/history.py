@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from hub.auth.deps import require_scope
 from hub.fhir.bundle import full_url, links, new_bundle, status_line
 from hub.fhir.outcome import BadRequest, NotFound
 from hub.fhir.params import page_size, parse_instant
@@ -35,6 +36,7 @@ async def instance_history(
 ) -> Result:
     """Return the versions of one resource, newest first, a page at a time."""
     storable_type(resource_type)
+    require_scope(ctx.caller, "r", resource_type)
     count = page_size(ctx, params)
     since = parse_instant(params["_since"], "_since") if "_since" in params else None
     below = params.get("_below")
@@ -66,6 +68,7 @@ async def instance_history(
 async def type_history(ctx: Context, resource_type: str, params: dict[str, str]) -> Result:
     """Return the versions of all resources of a type, newest first, a page at a time."""
     storable_type(resource_type)
+    require_scope(ctx.caller, "s", resource_type)
     count = page_size(ctx, params)
     since = parse_instant(params["_since"], "_since") if "_since" in params else None
     after = parse_cursor(params["_cursor"]) if "_cursor" in params else None

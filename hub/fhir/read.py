@@ -1,5 +1,6 @@
 """FHIR read and vread interactions. https://hl7.org/fhir/R4/http.html#read"""
 
+from hub.auth.deps import require_scope
 from hub.fhir.outcome import Gone, NotFound
 from hub.fhir.result import Context, Result, etag
 from hub.fhir.validate import storable_type
@@ -8,6 +9,7 @@ from hub.fhir.validate import storable_type
 async def read(ctx: Context, resource_type: str, resource_id: str) -> Result:
     """Return the current version of a resource; 410 if deleted, 404 if it never existed."""
     storable_type(resource_type)
+    require_scope(ctx.caller, "r", resource_type)
     stored = await ctx.store.current(resource_type, resource_id, ctx.scope, ctx.session)
     if stored is None:
         raise NotFound(f"{resource_type}/{resource_id} is not known")
@@ -19,6 +21,7 @@ async def read(ctx: Context, resource_type: str, resource_id: str) -> Result:
 async def vread(ctx: Context, resource_type: str, resource_id: str, version: str) -> Result:
     """Return one version of a resource. https://hl7.org/fhir/R4/http.html#vread"""
     storable_type(resource_type)
+    require_scope(ctx.caller, "r", resource_type)
     stored = None
     if version.isdigit():
         stored = await ctx.store.version(

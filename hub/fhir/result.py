@@ -6,6 +6,7 @@ from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from hub.auth.caller import UNRESTRICTED_CALLER, Caller
 from hub.fhir.outcome import information
 from hub.settings import Settings
 from hub.store.resources import ResourceStore, Stored
@@ -25,6 +26,8 @@ class Context:
     strict: bool = False
     # Set inside a transaction, so that its reads see its own writes.
     session: AsyncClientSession | None = None
+    # Who asks: their token's scopes bound each interaction (`hub.auth.deps.require_scope`).
+    caller: Caller = UNRESTRICTED_CALLER
 
 
 @dataclass

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from hub.auth.caller import UNRESTRICTED_CALLER
 from hub.auth.deps import authenticate
 from hub.fhir import create, delete, everything, history, read, search, transaction, update
 from hub.fhir.capabilities import capability_statement
@@ -42,6 +43,8 @@ def context(request: Request) -> Context:
         base=base_url(request, state.settings.public_base_url),
         prefer_return=wanted if wanted in _RETURN else "representation",
         strict=prefer(request, "handling") == "strict",
+        # Set by `authenticate`, which runs first on every protected route.
+        caller=getattr(request.state, "caller", UNRESTRICTED_CALLER),
     )
 
 

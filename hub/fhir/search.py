@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from hub.auth.deps import require_scope
 from hub.fhir.bundle import full_url, new_bundle
 from hub.fhir.outcome import BadRequest, Issue, TooCostly, operation_outcome
 from hub.fhir.params import page_size, type_list
@@ -96,6 +97,7 @@ async def search_type(
     `compartment` limits the search to these patients' compartments (`Patient/{id}/{type}`).
     """
     storable_type(resource_type)
+    require_scope(ctx.caller, "s", resource_type)
     in_patient_compartment = resource_type in registry().compartment or resource_type == "Patient"
     if compartment is not None and not in_patient_compartment:
         raise BadRequest(f"{resource_type} is not in the Patient compartment")
@@ -159,7 +161,13 @@ def _newest_cursor(row: list[Any]) -> tuple[datetime, str]:
 
 async def search_system(ctx: Context, params: list[tuple[str, str]]) -> Result:
     """Return a page of resources of the types in `_type` (or all searchable types)."""
-    types = type_list(_last(params, "_type")) or sorted(registry().by_type)
+    named = type_list(_last(params, "_type"))
+    for resource_type in named:
+        require_scope(ctx.caller, "s", resource_type)
+    # Without `_type`, the types the caller may search; none of them is a 403.
+    types = named or [t for t in sorted(registry().by_type) if ctx.caller.allows("s", t)]
+    if not types:
+        require_scope(ctx.caller, "s", "*")
     queries = [parse(t, params) for t in types]
     # A parameter is known at system level only if every searched type knows it.
     names_known_somewhere = {c.name for q in queries for c in q.clauses}
@@ -211,6 +219,8 @@ async def _entries(
 ) -> list[dict[str, Any]]:
     """Return a page's entries: its matches, what they include, and the warnings."""
     includes = await included(ctx, matches, parse_includes(request.params))
+    # What the token may not read stays out, as if it were not there.
+    includes = [s for s in includes if ctx.caller.allows("r", s.resource_type)]
     entries = [_entry(ctx, s, "match", request) for s in matches]
     entries += [_entry(ctx, s, "include", request) for s in includes]
     if warnings:

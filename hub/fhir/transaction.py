@@ -4,8 +4,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from hub.fhir import history, read, search
+from hub.fhir.attribution import check_claims
 from hub.fhir.bundle import entry_response, new_bundle
-from hub.fhir.entry import Entry, parse_url
+from hub.fhir.entry import Entry, check, parse_url
 from hub.fhir.outcome import BadRequest, HubError, NotFound, PayloadTooLarge
 from hub.fhir.result import Context, Result
 from hub.fhir.writes import Plan, commit
@@ -114,6 +115,20 @@ async def batch(ctx: Context, entries: list[Entry], with_bodies: bool) -> dict[s
     return new_bundle("batch-response", response)
 
 
+def _refuse_claims(ctx: Context, entries: list[Entry]) -> None:
+    """Refuse the whole Bundle, batch or transaction, if one entry claims another facility;
+    a malformed entry is left for its own processing to refuse."""
+    writes = []
+    for entry in entries:
+        if entry.method in ("POST", "PUT"):
+            try:
+                check(entry, ctx.settings.max_json_depth)
+            except HubError:
+                continue
+            writes.append(entry)
+    check_claims(ctx, writes)
+
+
 async def process_bundle(ctx: Context, bundle: Any, with_bodies: bool) -> Result:
     """Answer `POST /fhir` with a transaction or batch Bundle."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
@@ -124,6 +139,7 @@ async def process_bundle(ctx: Context, bundle: Any, with_bodies: bool) -> Result
             f"Bundle.type must be transaction or batch, not {kind!r}", expression="Bundle.type"
         )
     entries = parse_entries(ctx, bundle)
+    _refuse_claims(ctx, entries)
     if kind == "transaction":
         return Result(200, await transaction(ctx, entries, with_bodies))
     return Result(200, await batch(ctx, entries, with_bodies))

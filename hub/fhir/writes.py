@@ -11,8 +11,16 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import ConnectionFailure
 
 from hub.fhir import lookahead
+from hub.fhir.attribution import check_claims, check_scopes, taken_message
 from hub.fhir.entry import Entry, check, parse_etag
-from hub.fhir.outcome import BadRequest, BusinessRule, Conflict, HubError, PreconditionFailed
+from hub.fhir.outcome import (
+    BadRequest,
+    BusinessRule,
+    Conflict,
+    Forbidden,
+    HubError,
+    PreconditionFailed,
+)
 from hub.fhir.result import Context, Result
 from hub.store.resources import Refused, Stored, VersionConflict, Write, key, now
 
@@ -35,6 +43,8 @@ class Plan:
     reads: lookahead.Reads = field(default_factory=lookahead.Reads)
     # Criteria that matched nothing, claimed together once every entry is planned.
     claims: list[str] = field(default_factory=list)
+    # The facility every write is attributed to: a facility system's own (Scope.facility).
+    facility: str | None = None
 
     def target(self, entry_index: int, entry: Entry, resource_key: str) -> None:
         """Record the resource an entry acts on, so that references to its fullUrl point
@@ -51,6 +61,7 @@ class Plan:
     def add(self, entry_index: int, write: Write, status: int) -> None:
         """Schedule a write whose stored result answers the entry."""
         self.written[entry_index] = len(self.writes)
+        write.facility = self.facility
         self.writes.append(write)
         self.results[entry_index] = Result(status, location=status == 201)
 
@@ -139,6 +150,22 @@ async def _plan_delete(ctx: Context, i: int, entry: Entry, plan: Plan) -> None:
 _PLANNERS = {"POST": _plan_post, "PUT": _plan_put, "DELETE": _plan_delete}
 
 
+async def _refuse_taken_ids(ctx: Context, entries: list[Entry], plan: Plan) -> None:
+    """Refuse (403) a scoped writer's update-as-create under an id that another facility's
+    record holds: out of its scope, that record looked absent, and must stay untouched."""
+    if ctx.scope.facility is None:
+        return
+    creating = {
+        key(w.resource_type, w.id): i
+        for i, index in plan.written.items()
+        if (w := plan.writes[index]).previous is None and w.method == "PUT"
+    }
+    taken = await ctx.store.held_elsewhere(sorted(creating), ctx.scope, ctx.session)
+    if taken:
+        entry = entries[creating[taken[0]]]
+        raise Forbidden(taken_message(taken[0], ctx.scope.facility)).locate(entry.path)
+
+
 def _session(ctx: Context) -> AsyncClientSession:
     assert ctx.session is not None, "writes run inside a transaction"
     return ctx.session
@@ -146,11 +173,15 @@ def _session(ctx: Context) -> AsyncClientSession:
 
 async def _apply(ctx: Context, entries: list[Entry]) -> Plan:
     order = sorted(range(len(entries)), key=lambda i: _ORDER.get(entries[i].method, 9))
-    plan = Plan(reads=await lookahead.read_ahead(ctx, [entries[i] for i in order]))
+    plan = Plan(
+        reads=await lookahead.read_ahead(ctx, [entries[i] for i in order]),
+        facility=ctx.scope.facility,
+    )
     for i in order:
         planner = _PLANNERS.get(entries[i].method)
         if planner is not None:
             await planner(ctx, i, entries[i], plan)
+    await _refuse_taken_ids(ctx, entries, plan)
     if plan.claims:
         # Racing transactions that found no match for the same criteria collide here.
         await ctx.store.claim_conditions(plan.claims, _session(ctx))
@@ -186,6 +217,8 @@ async def commit(
             check(entry, ctx.settings.max_json_depth)
         except HubError as error:
             raise error.locate(entry.path) from None
+    check_scopes(ctx, entries)
+    check_claims(ctx, entries)
     for attempt in range(ctx.settings.write_retries):
         try:
             async with ctx.store.mongo.transaction() as session:

@@ -16,6 +16,7 @@ from pymongo import DESCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
+from consent import security_labels
 from hub.store.mongo import Mongo
 from hub.store.scope import Scope
 
@@ -63,6 +64,12 @@ class Stored:
         return int(self.doc["_hub"]["v"])
 
     @property
+    def facility(self) -> str | None:
+        """Return the code of the facility the version is attributed to, if any."""
+        fac = self.doc["_hub"].get("fac")
+        return str(fac) if fac is not None else None
+
+    @property
     def deleted(self) -> bool:
         return bool(self.doc["_hub"].get("del"))
 
@@ -89,6 +96,9 @@ class Write:
     resource: dict[str, Any] | None  # None deletes
     previous: Stored | None
     method: str = "PUT"
+    # The facility the version is attributed to (`_hub.fac`): the writer's, else the
+    # previous version's.
+    facility: str | None = None
 
 
 def key(resource_type: str, resource_id: str) -> str:
@@ -277,6 +287,18 @@ class ResourceStore:
         )
         return [Stored(doc) async for doc in cursor if not doc.get("_hub", {}).get("del")]
 
+    async def held_elsewhere(
+        self, keys: list[str], scope: Scope, session: AsyncClientSession | None = None
+    ) -> list[str]:
+        """Return which of these keys name current resources outside the scope: ids a scoped
+        writer may not take. Only the keys are read, never the resources."""
+        if not keys:
+            return []
+        cursor = self.mongo.resources.find(
+            scope.outside({"_id": {"$in": keys}}), {"_id": 1}, session=session
+        )
+        return sorted([doc["_id"] async for doc in cursor])
+
     async def search_layout(self) -> str | None:
         """Return the layout the stored search keys were written in, if recorded."""
         doc = await self.mongo.meta.find_one({"_id": "search"})
@@ -368,10 +390,16 @@ class ResourceStore:
             "ts": when,
             "m": w.method if w.resource else "DELETE",
         }
+        facility = w.facility or (w.previous.facility if w.previous else None)
+        if facility is not None:
+            internal["fac"] = facility
         if w.resource is None:
             internal["del"] = True
         else:
             internal["sv"] = self.index_keys(doc)
+            labels = security_labels(doc)
+            if labels:
+                internal["labels"] = labels
         doc["_id"] = key(w.resource_type, w.id)
         doc["_hub"] = internal
         return doc
