@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 FHIR_PATH = "/fhir"
 FHIR_JSON = "application/fhir+json"
-EMBEDDED_DIR = "db"
-EMBEDDED_LOG = "db.log"
 LINKS = (
     ("hub", ""),
     ("FHIR base", FHIR_PATH),
@@ -246,11 +244,7 @@ def start_embedded(settings: Settings) -> "EmbeddedMongo":
     # Imported here, as hub.app is below, to keep `ehrhub --help` fast.
     from hub.store.embedded import EmbeddedDatabaseError, EmbeddedMongo, publish_address
 
-    embedded = EmbeddedMongo(
-        settings.data_dir / EMBEDDED_DIR,
-        timeout=settings.embedded_start_timeout,
-        log_file=settings.data_dir / EMBEDDED_LOG,
-    )
+    embedded = EmbeddedMongo.in_hub_folder(settings.data_dir, settings.embedded_start_timeout)
     try:
         uri = embedded.start()
     except EmbeddedDatabaseError as error:

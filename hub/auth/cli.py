@@ -22,11 +22,13 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hub.auth.roles import Role
+
 if TYPE_CHECKING:
     from hub.auth.identities import Identities, Identity
     from hub.settings import Settings
 
-ROLES = ("admin", "facility", "clinician", "ministry", "auditor", "patient")
+ROLES = tuple(Role)
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -276,7 +278,6 @@ def _settings(args: argparse.Namespace) -> "Settings":
 def _database_uri(settings: "Settings") -> Iterator[str]:
     """Yield the URI of the hub's database: the given one, the embedded server a running hub
     holds, or an embedded server started on the data folder until the block ends."""
-    from hub.cli import EMBEDDED_DIR, EMBEDDED_LOG
     from hub.store.embedded import EmbeddedDatabaseError, EmbeddedMongo, running_address
 
     if settings.mongodb_uri:
@@ -287,11 +288,7 @@ def _database_uri(settings: "Settings") -> Iterator[str]:
         _note(f"using the database of the hub running on {settings.data_dir} ({running})")
         yield running
         return
-    embedded = EmbeddedMongo(
-        settings.data_dir / EMBEDDED_DIR,
-        timeout=settings.embedded_start_timeout,
-        log_file=settings.data_dir / EMBEDDED_LOG,
-    )
+    embedded = EmbeddedMongo.in_hub_folder(settings.data_dir, settings.embedded_start_timeout)
     try:
         uri = embedded.start()
     except EmbeddedDatabaseError as error:

@@ -22,6 +22,9 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 MEMORY = ":memory:"
+# Inside a hub's data folder (EHRHUB_DATA_DIR): the database files and the server's log.
+HUB_DB_DIR = "db"
+HUB_DB_LOG = "db.log"
 # Loopback only: the embedded database has no authentication and serves this machine's hub.
 HOST = "127.0.0.1"
 LOG_NAME = "secantus.log"
@@ -79,6 +82,12 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 class EmbeddedMongo:
     """Start, watch and stop a SecantusDB server listening on the loopback interface."""
+
+    @classmethod
+    def in_hub_folder(cls, folder: Path, timeout: float) -> "EmbeddedMongo":
+        """Return the server of a hub's data folder: its files in `db`, its log in `db.log`,
+        where `ehrhub serve` and `ehrhub admin` both look."""
+        return cls(folder / HUB_DB_DIR, timeout=timeout, log_file=folder / HUB_DB_LOG)
 
     def __init__(
         self,
