@@ -7,6 +7,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from types import FrameType
@@ -21,6 +22,7 @@ from hub.auth import cli as admin_cli
 from hub.settings import Settings
 
 if TYPE_CHECKING:
+    from hub.auth.demo import DemoCredential
     from hub.store.embedded import EmbeddedMongo
 
 FHIR_PATH = "/fhir"
@@ -180,6 +182,7 @@ def demo(args: argparse.Namespace) -> int:
     """Run the hub and the simulated hospitals that fill it."""
     from adapters.simulate.demo import DemoOptions
     from adapters.simulate.demo import start as start_demo
+    from adapters.simulate.facilities import facilities
 
     if args.facilities < 1 or args.scale <= 0 or args.days < 1 or args.workers < 1:
         raise UsageError("--facilities, --days and --workers must be at least 1, --scale above 0")
@@ -193,12 +196,42 @@ def demo(args: argparse.Namespace) -> int:
         workers=args.workers,
         live_seconds=args.live_seconds,
     )
-    return serve(args, lambda base, stopping: start_demo(base, options, stopping))
+    codes = [f.code for f in facilities(options.facilities, options.seed, options.scale)]
+
+    def beside(base: str, stopping: threading.Event, settings: Settings) -> threading.Thread:
+        from hub.auth.demo import issue
+
+        clients, people = issue(settings.mongodb_uri or "", settings, codes)
+        save_credentials(options.folder / "credentials.json", [*clients.values(), *people])
+        print_logins(base, people, options.folder / "credentials.json")
+        credentials = {code: (c.client_id, c.secret) for code, c in clients.items()}
+        started = replace(options, clients=credentials)
+        return start_demo(base, started, stopping)
+
+    return serve(args, beside)
+
+
+def save_credentials(path: Path, credentials: "list[DemoCredential]") -> None:
+    """Write the demo's credentials where only this user can read them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(json.dumps([c.as_json() for c in credentials], indent=2) + "\n")
+
+
+def print_logins(base: str, people: "list[DemoCredential]", path: Path) -> None:
+    """Print the demo's logins: username and password (POST /auth/login) per role."""
+    lines = [f"  {p.role:<10} {p.username}  {p.secret}" for p in people]
+    print(
+        f"demo logins (POST {base}/auth/login with username and password; every facility's "
+        f"client in {path}):\n" + "\n".join(lines),
+        flush=True,
+    )
 
 
 def serve(
     args: argparse.Namespace,
-    beside: Callable[[str, threading.Event], threading.Thread] | None = None,
+    beside: Callable[[str, threading.Event, Settings], threading.Thread] | None = None,
 ) -> int:
     """Run the hub until Ctrl-C or SIGTERM, with the embedded database if no URI is set;
     `beside` starts work that runs next to the hub (the sample loader, the demo)."""
@@ -224,7 +257,7 @@ def serve(
                 target=load_sample, args=(base, stopping), name="load-sample", daemon=True
             ).start()
         if beside is not None:
-            beside(base, stopping)
+            beside(base, stopping, settings)
         run_hub(settings, access_log=getattr(args, "access_log", True))
     except (StopRequested, KeyboardInterrupt):
         pass

@@ -1,6 +1,7 @@
 """`ehrhub demo` from the outside: simulated hospitals fill a real hub through `ehrhub sync`."""
 
 import csv
+import json
 import re
 from collections import Counter
 from datetime import date
@@ -59,6 +60,34 @@ def test_the_demo_fills_the_hub_from_every_format_and_a_second_run_duplicates_no
             person = Counter(v.person.cccd for v in made).most_common(1)[0][0]
             linked = client.get("Patient", params={"identifier": f"{CCCD_SYSTEM}|{person}"}).json()
             assert linked["entry"], f"no Patient with the citizen ID {person}"
+            # Each facility synced with its own client: its token sees its own visits only.
+            saved = data / "demo" / "credentials.json"
+            assert saved.stat().st_mode & 0o077 == 0
+            credentials = json.loads(saved.read_text())
+            clients = {c["facility"]: c for c in credentials if c["role"] == "facility"}
+            assert sorted(clients) == sorted(f.code for f in expected)
+            one = expected[0]
+            token = client.post(
+                f"http://127.0.0.1:{port}/auth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": clients[one.code]["client_id"],
+                    "client_secret": clients[one.code]["client_secret"],
+                },
+            ).json()["access_token"]
+            own = client.get(
+                "Encounter",
+                params={"_summary": "count"},
+                headers={"authorization": f"Bearer {token}"},
+            ).json()["total"]
+            assert own == sum(v.facility.code == one.code for v in made)
+            (clinician,) = [c for c in credentials if c["role"] == "clinician"]
+            login = client.post(
+                f"http://127.0.0.1:{port}/auth/login",
+                data={"username": clinician["username"], "password": clinician["client_secret"]},
+            )
+            assert login.status_code == 200, login.text
+            assert f"clinician  {clinician['username']}" in log.read_text()
     finally:
         assert stop_hub(hub) == 0, log.read_text()
     assert first["Organization"] == FACILITIES

@@ -10,15 +10,16 @@ same records, which the hub matches instead of duplicating.
 
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -44,6 +45,7 @@ SUMMARY_TYPES = (
     "Procedure",
 )
 READY_POLL_SECONDS = 0.2
+TOKEN_PATH = "/auth/token"
 # The line `ehrhub sync` ends with, after the file's name.
 SYNC_SUMMARY = re.compile(r"(\d+) records parsed.*")
 SYNC_TIMEOUT_SECONDS = 1800.0
@@ -63,6 +65,9 @@ class DemoOptions:
     workers: int = 4
     live_seconds: float = 60.0
     live_facilities: int = 3
+    # Client id and secret per facility code, which its `ehrhub sync` sends and with which
+    # its Organization is registered; none: the hub is called without tokens.
+    clients: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,16 +114,24 @@ def sync_command(facility: SimFacility, path: Path, fhir_base: str, outbox: Path
     ]
 
 
-def sync_export(facility: SimFacility, path: Path, fhir_base: str, folder: Path) -> SyncResult:
-    """Run `ehrhub sync` for one facility's export and return how it went."""
+def sync_export(
+    facility: SimFacility, path: Path, fhir_base: str, options: DemoOptions
+) -> SyncResult:
+    """Run `ehrhub sync` for one facility's export, with the facility's client credentials
+    when it has some (in the environment, not on the command line), and say how it went."""
     started = time.monotonic()
-    outbox = folder / "outbox" / f"{facility.code}.sqlite"
+    outbox = options.folder / "outbox" / f"{facility.code}.sqlite"
     outbox.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if facility.code in options.clients:
+        client_id, secret = options.clients[facility.code]
+        env |= {"EHRHUB_SYNC_CLIENT_ID": client_id, "EHRHUB_SYNC_CLIENT_SECRET": secret}
     done = subprocess.run(
         sync_command(facility, path, fhir_base, outbox),
         capture_output=True,
         text=True,
         timeout=SYNC_TIMEOUT_SECONDS,
+        env=env,
     )
     lines = (done.stdout + done.stderr).strip().splitlines()
     found = next((m for line in reversed(lines) if (m := SYNC_SUMMARY.search(line))), None)
@@ -129,21 +142,38 @@ def sync_export(facility: SimFacility, path: Path, fhir_base: str, folder: Path)
     return SyncResult(facility, records, done.returncode, summary, time.monotonic() - started)
 
 
-def register(client: httpx.Client, found: Sequence[SimFacility]) -> None:
-    """Write the facilities' Organizations as the registry knows them (names, levels)."""
-    entries = [
-        {
-            "resource": f.organization(),
-            "request": {
-                "method": "PUT",
-                "url": f"Organization?{identifier_query(FACILITY_SYSTEM, f.code)}",
-            },
-        }
-        for f in found
-    ]
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-    response = client.post("", content=json.dumps(bundle), headers={"content-type": FHIR_JSON})
+def register(
+    client: httpx.Client, found: Sequence[SimFacility], clients: Mapping[str, tuple[str, str]]
+) -> None:
+    """Write each facility's Organization as the registry knows it (name, province, level,
+    type, ownership): by the facility's own client when it has one, since a facility's
+    client sees and matches only its own records, else all in one transaction."""
+    groups = [[f] for f in found] if clients else [list(found)]
+    for group in groups:
+        entries = [
+            {
+                "resource": f.organization(),
+                "request": {
+                    "method": "PUT",
+                    "url": f"Organization?{identifier_query(FACILITY_SYSTEM, f.code)}",
+                },
+            }
+            for f in group
+        ]
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        headers = {"content-type": FHIR_JSON}
+        if group[0].code in clients:
+            headers["authorization"] = f"Bearer {token(client, *clients[group[0].code])}"
+        response = client.post("", content=json.dumps(bundle), headers=headers)
+        response.raise_for_status()
+
+
+def token(client: httpx.Client, client_id: str, secret: str) -> str:
+    """Return an access token of a client, from the hub's token endpoint."""
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    response = client.post(client.base_url.join(TOKEN_PATH), data=form)
     response.raise_for_status()
+    return str(response.json()["access_token"])
 
 
 def write_registry(path: Path, found: Sequence[SimFacility]) -> None:
@@ -217,7 +247,7 @@ def backfill(
     say(f"wrote the exports of {len(found)} facilities under {exports}; syncing them")
     results: list[SyncResult] = []
     with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
-        futures = [pool.submit(sync_export, f, path, fhir_base, options.folder) for f, path in jobs]
+        futures = [pool.submit(sync_export, f, path, fhir_base, options) for f, path in jobs]
         for future in futures:
             result = future.result()
             results.append(result)
@@ -248,7 +278,7 @@ def live_round(
         ]
         folder = options.folder / "exports" / f.code
         path = write_export(folder, f, items, f"{now:%Y%m%d-%H%M%S}")
-        results.append(sync_export(f, path, fhir_base, options.folder))
+        results.append(sync_export(f, path, fhir_base, options))
     return results
 
 
@@ -262,7 +292,7 @@ def run_demo(base: str, options: DemoOptions, stopping: threading.Event) -> None
         if not wait_ready(client, base, stopping):
             return
         started = time.monotonic()
-        register(client, found)
+        register(client, found, options.clients)
         results, made = backfill(fhir_base, options, found)
         failed = [r for r in results if r.status != 0]
         totals = ", ".join(f"{t} {count(client, t)}" for t in SUMMARY_TYPES)
