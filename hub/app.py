@@ -10,6 +10,8 @@ from fastapi.responses import PlainTextResponse, Response
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
 
+from hub.audit.middleware import AuditMiddleware
+from hub.audit.trail import AuditTrail
 from hub.auth.caller import UNRESTRICTED_CALLER
 from hub.auth.roles import Role
 from hub.auth.routes import router as auth_router
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.mongo = mongo
         app.state.store = ResourceStore(mongo, search_keys)
         app.state.auth = await Authority.start(mongo.db, settings)
+        app.state.audit = AuditTrail(mongo.audit)
         await search_layout.bring_up_to_date(app.state.store)
         try:
             yield
@@ -83,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(fhir_router)
     _add_operational_routes(app)
     _add_error_handlers(app)
+    # Innermost: every /fhir request's AuditEvent is stored before its response leaves.
+    app.add_middleware(AuditMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(TrailingSlashMiddleware)
     return app

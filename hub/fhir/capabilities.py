@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 import hub
+from hub.audit import search as audit
 from hub.auth.routes import LOGIN_PATH, TOKEN_PATH
 from hub.fhir.resource_types import stored_types
 from hub.search.registry import COMMON, MODIFIERS, SearchParam, registry
@@ -71,6 +72,8 @@ def _resources() -> list[dict[str, Any]]:
 
 
 def _resource(t: str) -> dict[str, Any]:
+    if t == "AuditEvent":
+        return _audit_event()
     forward, reverse = _includes(t)
     found: dict[str, Any] = {
         "type": t,
@@ -89,6 +92,32 @@ def _resource(t: str) -> dict[str, Any]:
     if t == "Patient":
         found["operation"] = [_EVERYTHING]
     return found
+
+
+def _audit_event() -> dict[str, Any]:
+    """Describe the audit trail: read and searched, never written by clients."""
+    return {
+        "type": "AuditEvent",
+        "documentation": "The hub's append-only audit trail: written by the hub alone; "
+        "auditors search it all, patients the events about their own records",
+        "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "history-type"}],
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "searchParam": [
+            {"name": name, "type": kind, "documentation": audit.PARAMS[name]}
+            for name, kind in (
+                ("_id", "token"),
+                ("patient", "reference"),
+                ("agent", "token"),
+                ("date", "date"),
+            )
+        ],
+    }
 
 
 def capability_statement(base: str, released: str) -> dict[str, Any]:

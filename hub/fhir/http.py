@@ -95,7 +95,10 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def result_response(ctx: Context, result: Result) -> Response:
-    """Turn an interaction's result into an HTTP response."""
+    """Turn an interaction's result into an HTTP response, noting for the audit trail what
+    it returns or wrote."""
+    if ctx.audit is not None:
+        ctx.audit.result(result.body, result.stored)
     return json_response(result.body, result.status, version_headers(ctx, result))
 
 

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -11,6 +11,10 @@ from hub.fhir.outcome import information
 from hub.settings import Settings
 from hub.store.resources import ResourceStore, Stored
 from hub.store.scope import Scope
+
+if TYPE_CHECKING:
+    from hub.audit.record import Record
+    from hub.audit.trail import AuditTrail
 
 
 @dataclass
@@ -28,6 +32,10 @@ class Context:
     session: AsyncClientSession | None = None
     # Who asks: their token's scopes bound each interaction (`hub.auth.deps.require_scope`).
     caller: Caller = UNRESTRICTED_CALLER
+    # What this request returned and wrote, for its AuditEvent (hub.audit.middleware).
+    audit: "Record | None" = None
+    # The audit trail, for the AuditEvent interactions (hub.audit.search).
+    audit_trail: "AuditTrail | None" = None
 
 
 @dataclass

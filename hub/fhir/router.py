@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from hub.audit import search as audit
 from hub.auth.caller import UNRESTRICTED_CALLER
 from hub.auth.deps import authenticate
 from hub.fhir import create, delete, everything, history, read, search, transaction, update
@@ -45,6 +46,8 @@ def context(request: Request) -> Context:
         strict=prefer(request, "handling") == "strict",
         # Set by `authenticate`, which runs first on every protected route.
         caller=getattr(request.state, "caller", UNRESTRICTED_CALLER),
+        audit=getattr(request.state, "audit", None),
+        audit_trail=state.audit,
     )
 
 
@@ -70,12 +73,61 @@ async def metadata_write(request: Request) -> Response:
     raise MethodNotAllowed(f"{request.method} is not supported on /fhir/metadata")
 
 
+# The audit trail, served from its own collection; only the hub writes it.
+@protected.get("/AuditEvent")
+async def audit_search(request: Request, ctx: Ctx) -> Response:
+    """Search the audit trail."""
+    params = list(request.query_params.multi_items())
+    return result_response(ctx, await audit.search(ctx, params))
+
+
+@protected.post("/AuditEvent/_search")
+async def audit_search_post(request: Request, ctx: Ctx) -> Response:
+    """Search the audit trail with the parameters in a form body (and the query string)."""
+    params = list(request.query_params.multi_items()) + await form_params(request)
+    return result_response(ctx, await audit.search(ctx, params))
+
+
+@protected.get("/AuditEvent/_history")
+async def audit_history(request: Request, ctx: Ctx) -> Response:
+    """Return the audit trail's history: its events, each created once."""
+    params = list(request.query_params.multi_items())
+    return result_response(ctx, await audit.history(ctx, params))
+
+
+@protected.get("/AuditEvent/{event_id}")
+async def audit_read(event_id: str, ctx: Ctx) -> Response:
+    """Read one AuditEvent."""
+    return result_response(ctx, await audit.read(ctx, event_id))
+
+
+@protected.api_route(
+    "/AuditEvent", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+@protected.api_route(
+    "/AuditEvent/{rest:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
+async def audit_refuse(request: Request) -> Response:
+    """Refuse every write to the audit trail, and every other interaction on it."""
+    raise MethodNotAllowed(
+        f"{request.method} is not supported on {request.url.path}: the audit trail is "
+        "append-only and written by the hub alone; search it with GET /fhir/AuditEvent"
+    )
+
+
 @protected.post("")
 async def bundle(request: Request, ctx: Ctx) -> Response:
     """Process a transaction or batch Bundle."""
     body = await read_json(request, ctx.settings.max_body_bytes)
+    if ctx.audit is not None and isinstance(body, dict) and body.get("type") == "batch":
+        ctx.audit.bundle_type = "batch"
     explicit = prefer(request, "return") == "representation"
-    return result_response(ctx, await transaction.process_bundle(ctx, body, explicit))
+    result = await transaction.process_bundle(ctx, body, explicit)
+    if ctx.audit is not None:
+        ctx.audit.written(body)  # its references now resolved: the patients written to
+    return result_response(ctx, result)
 
 
 @protected.get("")

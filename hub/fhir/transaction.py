@@ -9,7 +9,7 @@ from hub.fhir.bundle import entry_response, new_bundle
 from hub.fhir.entry import Entry, check, parse_url
 from hub.fhir.outcome import BadRequest, HubError, NotFound, PayloadTooLarge
 from hub.fhir.result import Context, Result
-from hub.fhir.writes import Plan, commit
+from hub.fhir.writes import Plan, commit, refuse_audit_event
 
 _METHODS = {"GET", "POST", "PUT", "DELETE"}
 
@@ -66,6 +66,7 @@ def parse_entries(ctx: Context, bundle: dict[str, Any]) -> list[Entry]:
 
 async def get(ctx: Context, entry: Entry) -> Result:
     """Answer a GET entry: read, vread, history or search."""
+    refuse_audit_event(entry)
     target = parse_url(entry.url, entry.where("request.url"))
     params = parse_qsl(target.query or "")
     if target.operation:

@@ -19,6 +19,7 @@ from hub.fhir.outcome import (
     Conflict,
     Forbidden,
     HubError,
+    MethodNotAllowed,
     PreconditionFailed,
 )
 from hub.fhir.result import Context, Result
@@ -64,6 +65,17 @@ class Plan:
         write.facility = self.facility
         self.writes.append(write)
         self.results[entry_index] = Result(status, location=status == 201)
+
+
+def refuse_audit_event(entry: Entry) -> None:
+    """Refuse (405) any entry on AuditEvent: the audit trail is written by the hub alone, and
+    read at GET /fhir/AuditEvent, whose access rules a Bundle entry would bypass."""
+    if entry.url.split("?")[0].strip("/").split("/")[0] == "AuditEvent":
+        raise MethodNotAllowed(
+            f"{entry.method} AuditEvent is not supported: the audit trail is append-only and "
+            "written by the hub alone",
+            expression=entry.where("request.url") if entry.path else None,
+        )
 
 
 def _check_if_match(entry: Entry, previous: Stored | None) -> None:
@@ -213,6 +225,7 @@ async def commit(
     entries of a transaction); its `ctx.session` is the transaction's.
     """
     for entry in entries:
+        refuse_audit_event(entry)
         try:
             check(entry, ctx.settings.max_json_depth)
         except HubError as error:

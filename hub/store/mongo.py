@@ -15,6 +15,9 @@ HISTORY = "history"
 # One document per conditional-create criteria that found no match, so that two transactions
 # creating "the same" resource at once collide on it and the loser retries and finds the match.
 CONDITIONS = "conditions"
+# AuditEvents, append-only: written with insert only (hub/audit/trail.py). Their id sorts by
+# recorded time; `_hub.at` repeats it for ranges.
+AUDIT = "audit"
 # Facts about the database itself, such as the layout its search keys were written in.
 META = "meta"
 
@@ -30,6 +33,12 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("_hub.sv", ASCENDING)], {"name": "search", "sparse": True}),
     ],
     HISTORY: [(_TYPE_TIME, {"name": "type_time"})],
+    # Searches by patient, by agent and by date, newest first.
+    AUDIT: [
+        ([("_hub.patients", ASCENDING), ("_hub.at", ASCENDING)], {"name": "patient_time"}),
+        ([("_hub.agent", ASCENDING), ("_hub.at", ASCENDING)], {"name": "agent_time"}),
+        ([("_hub.at", ASCENDING)], {"name": "time"}),
+    ],
 }
 
 
@@ -49,6 +58,7 @@ class Mongo:
         self.history = self.db[HISTORY]
         self.conditions = self.db[CONDITIONS]
         self.meta = self.db[META]
+        self.audit = self.db[AUDIT]
 
     async def ensure_indexes(self) -> None:
         """Create the hub's indexes and drop those it no longer uses, which would slow writes."""

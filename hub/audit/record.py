@@ -1,0 +1,108 @@
+"""What one request did, noted while it runs: the middleware turns it into an AuditEvent."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.search.extract import Reference, values
+from hub.search.registry import registry
+
+# Beyond this many, resources and patients are counted but not listed or indexed: a search
+# page or a transaction can hold thousands, and the event must stay small.
+MAX_LISTED = 50
+MAX_INDEXED_PATIENTS = 1000
+
+
+@dataclass
+class Record:
+    """The resources a request returned or wrote, and the patients whose records they are."""
+
+    resources: list[str] = field(default_factory=list)  # "Type/id", in order, no duplicates
+    patients: list[str] = field(default_factory=list)  # "Patient/id"
+    resources_left_out: int = 0
+    patients_left_out: int = 0
+    bundle_type: str | None = None  # transaction or batch, once the router has read it
+    _seen: set[str] = field(default_factory=set)
+
+    def resource(self, reference: str) -> None:
+        """Note one resource returned or written."""
+        if reference in self._seen:
+            return
+        self._seen.add(reference)
+        if reference.startswith("Patient/"):
+            self.patient(reference)
+        if len(self.resources) < MAX_LISTED:
+            self.resources.append(reference)
+        else:
+            self.resources_left_out += 1
+
+    def patient(self, reference: str) -> None:
+        """Note one Patient whose record the request touched."""
+        if reference in self.patients:
+            return
+        if len(self.patients) < MAX_INDEXED_PATIENTS:
+            self.patients.append(reference)
+        else:
+            self.patients_left_out += 1
+
+    def resource_json(self, resource: Any) -> None:
+        """Note a resource as FHIR JSON, and the Patients whose compartment it belongs to."""
+        if not isinstance(resource, dict):
+            return
+        rtype, rid = resource.get("resourceType"), resource.get("id")
+        if not isinstance(rtype, str) or rtype == "OperationOutcome":
+            return
+        if isinstance(rid, str):
+            self.resource(f"{rtype}/{rid}")
+        for patient in compartment_patients(resource):
+            self.patient(patient)
+
+    def result(self, body: Any, stored: Any) -> None:
+        """Note what an interaction's result holds: a stored version or a Bundle of them."""
+        if stored is not None:
+            self.resource(f"{stored.resource_type}/{stored.id}")
+            if not stored.deleted:
+                self.resource_json(stored.resource)
+        if isinstance(body, dict) and body.get("resourceType") == "Bundle":
+            for entry in body.get("entry") or []:
+                if not isinstance(entry, dict):
+                    continue
+                if "resource" in entry:
+                    self.resource_json(entry["resource"])
+                location = (entry.get("response") or {}).get("location")
+                if isinstance(location, str) and location.count("/") >= 1:
+                    self.resource("/".join(location.split("/")[:2]))
+        elif isinstance(body, dict) and stored is None:
+            self.resource_json(body)
+
+    def written(self, bundle: Any) -> None:
+        """Note the patients of a processed Bundle's resources (their references resolved)."""
+        if not isinstance(bundle, dict) or not isinstance(bundle.get("entry"), list):
+            return
+        for entry in bundle["entry"]:
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+                for patient in compartment_patients(resource):
+                    self.patient(patient)
+
+
+def compartment_patients(resource: dict[str, Any]) -> list[str]:
+    """Return the Patient references whose compartment a resource belongs to."""
+    rtype = resource["resourceType"]
+    if rtype == "Patient":
+        rid = resource.get("id")
+        return [f"Patient/{rid}"] if isinstance(rid, str) else []
+    reg = registry()
+    codes = reg.compartment.get(rtype)
+    if not codes:
+        return []
+    params = reg.params(rtype)
+    found = []
+    for code in codes:
+        for ref in values(resource, params[code]):
+            if (
+                isinstance(ref, Reference)
+                and ref.reference
+                and ref.reference.startswith("Patient/")
+            ):
+                found.append(ref.reference)
+    return found
