@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     # Facilities are identified nationally under this system (Organization.identifier, and
     # meta.tag / meta.source of what a facility sends): a facility client writes only its own.
     facility_system: str = "https://moh.gov.vn/fhir/sid/facility"
+    # An AuditEvent lists at most this many resources and patients (and indexes at most this
+    # many patients for search); the rest are counted.
+    audit_max_listed: int = 50
+    audit_max_indexed_patients: int = 1000
     # Whether the FHIR routes demand a bearer token. Off FOR NOW: it will be on, and then
     # always on, once facility scoping and consent filter every route. Off, a call without a
     # token is unrestricted as before, and a call with one is still checked.

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from hub.audit.interactions import Interaction
-from hub.audit.record import MAX_LISTED, Record
+from hub.audit.record import Record
 from hub.auth.caller import Caller
 from hub.store.resources import instant
 
@@ -154,7 +154,7 @@ def _entities(record: Record, request: Request) -> list[dict[str, Any]]:
                 "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
             }
         )
-    for reference in record.patients[:MAX_LISTED]:
+    for reference in record.patients[: record.max_listed]:
         entities.append(
             {
                 "what": {"reference": reference},
@@ -162,7 +162,7 @@ def _entities(record: Record, request: Request) -> list[dict[str, Any]]:
                 "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
             }
         )
-    patients_left = max(0, len(record.patients) - MAX_LISTED) + record.patients_left_out
+    patients_left = max(0, len(record.patients) - record.max_listed) + record.patients_left_out
     if record.resources_left_out or patients_left:
         entities.append(
             {

@@ -40,7 +40,11 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        record = Record()
+        settings = scope["app"].state.settings
+        record = Record(
+            max_listed=settings.audit_max_listed,
+            max_indexed=settings.audit_max_indexed_patients,
+        )
         state["audit"] = record
         held: list[Message] = []
         status = 500

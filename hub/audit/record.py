@@ -6,11 +6,6 @@ from typing import Any
 from hub.search.extract import Reference, values
 from hub.search.registry import registry
 
-# Beyond this many, resources and patients are counted but not listed or indexed: a search
-# page or a transaction can hold thousands, and the event must stay small.
-MAX_LISTED = 50
-MAX_INDEXED_PATIENTS = 1000
-
 
 @dataclass
 class Record:
@@ -21,6 +16,11 @@ class Record:
     resources_left_out: int = 0
     patients_left_out: int = 0
     bundle_type: str | None = None  # transaction or batch, once the router has read it
+    # Beyond these, resources and patients are counted but not listed (or, for patients,
+    # indexed): a search page or a transaction can hold thousands, and the event must stay
+    # small (EHRHUB_AUDIT_MAX_LISTED, EHRHUB_AUDIT_MAX_INDEXED_PATIENTS).
+    max_listed: int = 50
+    max_indexed: int = 1000
     _seen: set[str] = field(default_factory=set)
 
     def resource(self, reference: str) -> None:
@@ -30,7 +30,7 @@ class Record:
         self._seen.add(reference)
         if reference.startswith("Patient/"):
             self.patient(reference)
-        if len(self.resources) < MAX_LISTED:
+        if len(self.resources) < self.max_listed:
             self.resources.append(reference)
         else:
             self.resources_left_out += 1
@@ -39,7 +39,7 @@ class Record:
         """Note one Patient whose record the request touched."""
         if reference in self.patients:
             return
-        if len(self.patients) < MAX_INDEXED_PATIENTS:
+        if len(self.patients) < self.max_indexed:
             self.patients.append(reference)
         else:
             self.patients_left_out += 1
