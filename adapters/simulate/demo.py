@@ -31,6 +31,7 @@ from adapters.simulate.facilities import CSV, HL7V2, SimFacility, facilities
 from adapters.simulate.hl7v2_export import write_hl7v2
 from adapters.simulate.population import Visit, population_sizes, visits
 from adapters.simulate.xml130_export import write_xml130
+from adapters.sync.credentials import Credentials
 
 FHIR_JSON = "application/fhir+json"
 # Resource types counted in the summary, in the order a clinician reads a record.
@@ -45,7 +46,6 @@ SUMMARY_TYPES = (
     "Procedure",
 )
 READY_POLL_SECONDS = 0.2
-TOKEN_PATH = "/auth/token"
 # The line `ehrhub sync` ends with, after the file's name.
 SYNC_SUMMARY = re.compile(r"(\d+) records parsed.*")
 SYNC_TIMEOUT_SECONDS = 1800.0
@@ -163,17 +163,10 @@ def register(
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
         headers = {"content-type": FHIR_JSON}
         if group[0].code in clients:
-            headers["authorization"] = f"Bearer {token(client, *clients[group[0].code])}"
+            client_id, secret = clients[group[0].code]
+            headers |= Credentials(client, str(client.base_url), client_id, secret).header()
         response = client.post("", content=json.dumps(bundle), headers=headers)
         response.raise_for_status()
-
-
-def token(client: httpx.Client, client_id: str, secret: str) -> str:
-    """Return an access token of a client, from the hub's token endpoint."""
-    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-    response = client.post(client.base_url.join(TOKEN_PATH), data=form)
-    response.raise_for_status()
-    return str(response.json()["access_token"])
 
 
 def write_registry(path: Path, found: Sequence[SimFacility]) -> None:

@@ -6,7 +6,7 @@ the events naming one of their own Patient records; any other caller with a toke
 (403). Without a token, while tokens are optional, everything, as on the rest of the API.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +18,7 @@ from hub.fhir.outcome import BadRequest, Forbidden, NotFound
 from hub.fhir.params import page_size
 from hub.fhir.result import Context, Result
 from hub.search.extract import TOKEN
+from hub.search.values import BadValue, date_range, parse_stamp
 from hub.store.scope import UNRESTRICTED
 
 PARAMS = {
@@ -180,28 +181,18 @@ def _date_range(value: str) -> tuple[str | None, str | None]:
 
 
 def _period(raw: str) -> tuple[datetime, datetime]:
-    """Return the period [start, end) a FHIR date or dateTime value stands for."""
+    """Return the period [start, end) a FHIR date or dateTime value stands for, read as the
+    search values read dates; a time must name its zone (the trail records UTC)."""
     try:
-        if len(raw) == 4:
-            start = datetime(int(raw), 1, 1, tzinfo=UTC)
-            return start, start.replace(year=start.year + 1)
-        if len(raw) == 7:
-            start = datetime(int(raw[:4]), int(raw[5:7]), 1, tzinfo=UTC)
-            month = start.month % 12 + 1
-            return start, start.replace(year=start.year + (month == 1), month=month)
-        if len(raw) == 10:
-            start = datetime.fromisoformat(raw).replace(tzinfo=UTC)
-            return start, start + timedelta(days=1)
-        start = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        if start.tzinfo is None:
-            raise ValueError("no timezone")
-        start = start.astimezone(UTC)
-        return start, start + (timedelta(milliseconds=1) if "." in raw else timedelta(seconds=1))
-    except ValueError:
+        if "T" in raw and not (raw.endswith("Z") or raw[-6:-5] in ("+", "-")):
+            raise BadValue("no timezone")
+        found = date_range(raw)
+    except BadValue:
         raise BadRequest(
             f"date takes a FHIR date or dateTime with a timezone (ge2026-11-27), not '{raw}'",
             expression="date",
         ) from None
+    return parse_stamp(found.low), parse_stamp(found.high) + timedelta(milliseconds=1)
 
 
 def _trail(ctx: Context) -> AuditTrail:

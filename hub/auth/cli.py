@@ -17,8 +17,8 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -238,26 +238,10 @@ def _with_identities(
 async def _run_on(
     uri: str, settings: "Settings", work: Callable[["Identities"], Awaitable[None]]
 ) -> None:
-    async with _identities(uri, settings) as identities:
+    from hub.auth.identities import identities_at
+
+    async with identities_at(uri, settings) as identities:
         await work(identities)
-
-
-@asynccontextmanager
-async def _identities(uri: str, settings: "Settings") -> AsyncIterator["Identities"]:
-    from pymongo import AsyncMongoClient
-
-    from hub.auth.identities import Identities
-
-    timeout_ms = int(settings.database_timeout_seconds * 1000)
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms
-    )
-    try:
-        identities = Identities(client[settings.database])
-        await identities.ensure_indexes()
-        yield identities
-    finally:
-        await client.close()
 
 
 def _settings(args: argparse.Namespace) -> "Settings":

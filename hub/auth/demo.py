@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from hub.auth.identities import Identities, Identity, new_identity
+from hub.auth.identities import Identities, Identity, identities_at, new_identity
 from hub.auth.roles import Role
 from hub.settings import Settings
 
@@ -51,14 +51,7 @@ def issue(
 async def _issue(
     uri: str, settings: Settings, facilities: list[str]
 ) -> tuple[dict[str, DemoCredential], list[DemoCredential]]:
-    from pymongo import AsyncMongoClient
-
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        uri, tz_aware=True, serverSelectionTimeoutMS=int(settings.database_timeout_seconds * 1000)
-    )
-    try:
-        identities = Identities(client[settings.database])
-        await identities.ensure_indexes()
+    async with identities_at(uri, settings) as identities:
         for old in await identities.all():
             if old.name == DEMO_NAME and not old.revoked:
                 await identities.revoke(old.client_id)
@@ -78,8 +71,6 @@ async def _issue(
             for role, kind in PEOPLE
         ]
         return clients, people
-    finally:
-        await client.close()
 
 
 async def _create(

@@ -2,9 +2,11 @@
 
 import re
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from pymongo import ASCENDING
@@ -13,6 +15,9 @@ from pymongo.errors import DuplicateKeyError
 
 from hub.auth.passwords import hash_secret, new_secret
 from hub.auth.roles import Role
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
 
 IDENTITIES = "identities"
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -221,3 +226,21 @@ class Identities:
             {"_id": client_id, "revoked_at": None}, {"$set": {"revoked_at": when}}
         )
         return replace(identity, revoked_at=when)
+
+
+@asynccontextmanager
+async def identities_at(uri: str, settings: "Settings") -> AsyncIterator[Identities]:
+    """Open the identities of the hub database at `uri` for a command run outside the hub
+    (`ehrhub admin`, the demo's credentials), and close the connection afterwards."""
+    from pymongo import AsyncMongoClient
+
+    timeout_ms = int(settings.database_timeout_seconds * 1000)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms
+    )
+    try:
+        identities = Identities(client[settings.database])
+        await identities.ensure_indexes()
+        yield identities
+    finally:
+        await client.close()
