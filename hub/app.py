@@ -12,10 +12,10 @@ from starlette.exceptions import HTTPException
 
 from hub.audit.middleware import AuditMiddleware
 from hub.audit.trail import AuditTrail
-from hub.auth.caller import UNRESTRICTED_CALLER
-from hub.auth.roles import Role
+from hub.auth.admin import router as admin_router
 from hub.auth.routes import router as auth_router
 from hub.auth.service import Authority
+from hub.auth.visibility import Recent, scope_of
 from hub.fhir.http import error_response, json_response
 from hub.fhir.outcome import (
     BadRequest,
@@ -34,18 +34,8 @@ from hub.search.extract import keys as search_keys
 from hub.settings import Settings
 from hub.store.mongo import Mongo
 from hub.store.resources import ResourceStore, instant, now
-from hub.store.scope import UNRESTRICTED, Scope
 
 log = logging.getLogger("ehrhub")
-
-
-def scope_of(request: Request) -> Scope:
-    """Return what the caller may see: a facility system its own facility's records; every
-    other caller everything, until consent narrows what clinicians see."""
-    caller = getattr(request.state, "caller", UNRESTRICTED_CALLER)
-    if caller.role == Role.FACILITY and caller.facility:
-        return Scope(facility=caller.facility)
-    return UNRESTRICTED
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,10 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.scope_of = scope_of
+    app.state.recent = Recent(settings.consent_cache_seconds)
     app.state.started = instant(now())
     app.state.metrics = Metrics()
     # Before the FHIR routes, whose /fhir/{type}/{id} would take /fhir/.well-known/....
     app.include_router(auth_router)
+    app.include_router(admin_router)
     app.include_router(fhir_router)
     _add_operational_routes(app)
     _add_error_handlers(app)

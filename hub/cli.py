@@ -38,6 +38,12 @@ LINKS = (
 )
 # Generous: a transaction of thousands of entries is one request.
 HTTP_TIMEOUT_SECONDS = 300.0
+# The name of the facility clients that `--load-sample` registers, to find them again.
+SAMPLE_CLIENT_NAME = "sample"
+NO_AUTH_WARNING = """\
+!!! WARNING: EHRHUB_AUTH_REQUIRED is false: this hub answers FHIR requests WITHOUT A TOKEN,
+!!! and such a request reads and writes every record of every facility. This is for local
+!!! development only: never let anyone else reach this hub."""
 READY_POLL_SECONDS = 0.2
 MAX_PORT = 65535
 
@@ -142,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     load_parser.add_argument(
         "--hub", help="the hub's base URL (default: from EHRHUB_HOST and EHRHUB_PORT)"
     )
+    load_parser.add_argument(
+        "--client-id", help="OAuth client id of a facility client (EHRHUB_SYNC_CLIENT_ID)"
+    )
+    load_parser.add_argument("--client-secret", help="its secret (EHRHUB_SYNC_CLIENT_SECRET)")
     load_parser.set_defaults(command=load)
 
     sync_cli.add_parser(commands)
@@ -239,6 +249,8 @@ def serve(
     if not 0 < settings.port <= MAX_PORT:
         raise UsageError(f"port {settings.port} is not between 1 and {MAX_PORT}")
     base = local_url(settings.host, settings.port)
+    if not settings.auth_required:
+        print(NO_AUTH_WARNING, file=sys.stderr, flush=True)
     stopping = threading.Event()
     previous_handler = signal.signal(signal.SIGTERM, _request_stop)
     embedded: EmbeddedMongo | None = None
@@ -254,7 +266,10 @@ def serve(
         print_links(base)
         if args.load_sample:
             threading.Thread(
-                target=load_sample, args=(base, stopping), name="load-sample", daemon=True
+                target=load_sample,
+                args=(base, stopping, settings),
+                name="load-sample",
+                daemon=True,
             ).start()
         if beside is not None:
             beside(base, stopping, settings)
@@ -321,15 +336,26 @@ def run_hub(settings: Settings, access_log: bool = True) -> None:
 
 
 def load(args: argparse.Namespace) -> int:
-    """Post each Bundle file to a running hub and print the status of each answer."""
+    """Post each Bundle file to a running hub, with a facility client's token when given, and
+    print the status of each answer."""
     import httpx
+
+    from adapters.sync.credentials import Credentials, CredentialsRefused
+    from adapters.sync.settings import SyncSettings
 
     if args.hub is None:
         settings = Settings()
         args.hub = local_url(settings.host, settings.port)
     endpoint = fhir_endpoint(args.hub)
+    given = {n: v for n in ("client_id", "client_secret") if (v := getattr(args, n)) is not None}
+    sync_settings = SyncSettings(**given)
     failures = 0
     with httpx.Client(timeout=HTTP_TIMEOUT_SECONDS) as client:
+        credentials = None
+        if sync_settings.client_id and sync_settings.client_secret:
+            credentials = Credentials(
+                client, endpoint, sync_settings.client_id, sync_settings.client_secret
+            )
         for path in args.files:
             try:
                 body = path.read_bytes()
@@ -343,10 +369,17 @@ def load(args: argparse.Namespace) -> int:
                 failures += 1
                 continue
             try:
-                response = client.post(endpoint, content=body, headers={"content-type": FHIR_JSON})
+                token = credentials.header() if credentials else {}
+                response = client.post(
+                    endpoint, content=body, headers={"content-type": FHIR_JSON, **token}
+                )
+            except CredentialsRefused as error:
+                raise CliError(str(error)) from error
             except httpx.HTTPError as error:
                 raise CliError(f"cannot reach the hub at {endpoint}: {error}") from error
             print(f"{path}: {response.status_code} {response.reason_phrase}{summary(response)}")
+            if response.status_code == 401 and credentials is None:
+                print("give a facility client's --client-id and --client-secret", file=sys.stderr)
             if response.is_error:
                 failures += 1
     return 1 if failures else 0
@@ -378,35 +411,90 @@ def print_version(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_sample(base: str, stopping: threading.Event) -> None:
-    """Wait until the hub is ready, send it the sample bundles, and say what they created."""
+def load_sample(base: str, stopping: threading.Event, settings: Settings) -> None:
+    """Wait until the hub is ready, send it the sample bundles, each with a token of a client
+    of its facility, and say what they created."""
     import httpx
+    from pymongo.errors import PyMongoError
 
     from adapters.simulate.sample import sample_bundles
+    from adapters.sync.credentials import Credentials, CredentialsRefused
 
+    bundles = sample_bundles()
+    codes = sorted({sample_facility(bundle) for bundle in bundles})
     try:
         with httpx.Client(base_url=base, timeout=HTTP_TIMEOUT_SECONDS) as client:
             while not _is_ready(client):
                 if stopping.wait(READY_POLL_SECONDS):
                     return
+            credentials = {
+                code: Credentials(client, base + FHIR_PATH, client_id, secret)
+                for code, (client_id, secret) in sample_clients(settings, codes).items()
+            }
             statuses: Counter[str] = Counter()
-            for bundle in sample_bundles():
+            for bundle in bundles:
+                token = credentials[sample_facility(bundle)].header()
                 response = client.post(
-                    FHIR_PATH, content=json.dumps(bundle), headers={"content-type": FHIR_JSON}
+                    FHIR_PATH,
+                    content=json.dumps(bundle),
+                    headers={"content-type": FHIR_JSON, **token},
                 )
                 if response.is_error:
                     raise CliError(
                         f"{response.status_code} {response.reason_phrase}{summary(response)}"
                     )
                 statuses.update(entry_statuses(response.json()))
-    except (CliError, httpx.HTTPError, ValueError) as error:
+    except (CliError, CredentialsRefused, httpx.HTTPError, PyMongoError, ValueError) as error:
         if not stopping.is_set():
             print(f"ehrhub: the sample data was not loaded: {error}", file=sys.stderr, flush=True)
         return
     created = sum(n for status, n in statuses.items() if status.startswith("201"))
     present = sum(n for status, n in statuses.items() if status.startswith("200"))
-    print(f"sample data: {created} resources created, {present} already present", flush=True)
+    print(
+        f"sample data: {created} resources created, {present} already present, held by "
+        f"facilities {', '.join(codes)} (to read them, make a client of one: ehrhub admin "
+        "create-client --role facility --facility CODE)",
+        flush=True,
+    )
     print_links(base)
+
+
+def sample_facility(bundle: dict[str, Any]) -> str:
+    """Return the code of the facility whose Organization a sample Bundle carries."""
+    from adapters.base import FACILITY_SYSTEM
+
+    return next(
+        str(identifier["value"])
+        for entry in bundle["entry"]
+        if entry["resource"]["resourceType"] == "Organization"
+        for identifier in entry["resource"]["identifier"]
+        if identifier["system"] == FACILITY_SYSTEM
+    )
+
+
+def sample_clients(settings: Settings, codes: list[str]) -> dict[str, tuple[str, str]]:
+    """Register a new facility client for each code in the hub's database, revoking those of
+    an earlier sample load; return each code's client id and secret."""
+    import asyncio
+
+    from hub.auth.identities import identities_at, new_identity
+    from hub.auth.roles import Role
+
+    async def register() -> dict[str, tuple[str, str]]:
+        async with identities_at(settings.mongodb_uri or "", settings) as identities:
+            for old in await identities.all():
+                if old.name == SAMPLE_CLIENT_NAME and not old.revoked:
+                    await identities.revoke(old.client_id)
+            made = {}
+            for code in codes:
+                identity, secret = new_identity(
+                    Role.FACILITY, facility=code, name=SAMPLE_CLIENT_NAME
+                )
+                await identities.create(identity)
+                made[code] = (identity.client_id, secret)
+            return made
+
+    return asyncio.run(register())
 
 
 def print_links(base: str) -> None:

@@ -1,6 +1,8 @@
 """Settings of the hub, read from EHRHUB_* environment variables and matching flags."""
 
+from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
+from typing import Literal
 
 from pydantic import PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,19 +42,37 @@ class Settings(BaseSettings):
     # Facilities are identified nationally under this system (Organization.identifier, and
     # meta.tag / meta.source of what a facility sends): a facility client writes only its own.
     facility_system: str = "https://moh.gov.vn/fhir/sid/facility"
+    # What a clinician may see of another facility's records when no patient-privacy Consent
+    # of the patient speaks to the access: deny (patients opt in) or permit (they opt out).
+    consent_default: Literal["deny", "permit"] = "deny"
+    # How long the persons and consents a clinician's request names are remembered (seconds;
+    # 0: never). A change written through this hub process applies at once; one written
+    # through another hub process on the same database, within this time.
+    consent_cache_seconds: float = 30.0
     # An AuditEvent lists at most this many resources and patients (and indexes at most this
     # many patients for search); the rest are counted.
     audit_max_listed: int = 50
     audit_max_indexed_patients: int = 1000
-    # Whether the FHIR routes demand a bearer token. Off FOR NOW: it will be on, and then
-    # always on, once facility scoping and consent filter every route. Off, a call without a
-    # token is unrestricted as before, and a call with one is still checked.
-    auth_required: bool = False
+    # Whether the FHIR routes demand a bearer token: on, always, in any deployment. Off is for
+    # local development only (`ehrhub serve` warns loudly): a call without a token then sees
+    # and writes everything, and a call with one is still checked.
+    auth_required: bool = True
     # Lifetime of an access token: short, since a stolen one works until it expires (a revoked
     # client's tokens stop at once, as every request checks the client).
     token_lifetime_seconds: PositiveInt = 300
+    # Lifetime of a break-the-glass token (/auth/break-glass): the emergency access ends then,
+    # and a new declaration is needed to go on.
+    break_glass_seconds: PositiveInt = 900
     # `iss` and `aud` of the hub's tokens: every hub process on one database must agree.
     token_issuer: str = "ehrhub"
     token_audience: str = "ehrhub"
     # The longest a SMART client assertion (private_key_jwt) may live, from now to its `exp`.
     max_assertion_lifetime_seconds: PositiveInt = 300
+    # The country's offset from UTC: dates without a time in a Consent (a period ending
+    # "2026-12-31") are days there. Vietnam and western Indonesia: UTC+7.
+    utc_offset_minutes: int = 7 * 60
+
+    @property
+    def zone(self) -> tzinfo:
+        """Return the country's time zone."""
+        return timezone(timedelta(minutes=self.utc_offset_minutes))

@@ -31,14 +31,17 @@ if str(REPO) not in sys.path:
 
 from bench_ingest import (  # noqa: E402
     Bundle,
+    FacilityTokens,
     RssSampler,
     database,
     default_data_dir,
     drop_hub_database,
+    facility_of,
     hub_process,
     jobs,
     post_to_hub,
     progress,
+    register_facility,
     stop_process,
     wait_ready,
 )
@@ -230,8 +233,9 @@ def sync_end_to_end(uri: str, base_url: str, path: Path, outbox: Path) -> dict[s
     bundles = [o for o in xml130.parse(path) if not isinstance(o, Rejection)]
     sent = sum(len(b["entry"]) for b in bundles)
     before = asyncio.run(count_resources(uri))
+    client_id, secret = asyncio.run(register_facility(uri, facility_of(bundles[0])))
     command = [*ehrhub_command(), "sync", "xml130", str(path), "--hub", f"{base_url}/fhir"]
-    command += ["--outbox", str(outbox)]
+    command += ["--outbox", str(outbox), "--client-id", client_id, "--client-secret", secret]
     with tempfile.TemporaryFile() as log:
         started = time.perf_counter()
         proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
@@ -325,10 +329,11 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(drop_hub_database(uri))
             with hub_process(uri) as (proc, base_url):
                 wait_ready(proc, base_url)
+                tokens = FacilityTokens(uri)
                 for r in results:
                     work_items = jobs(r.sample, 1)
                     r.hub_resources, r.hub_seconds = asyncio.run(
-                        post_to_hub(base_url, work_items, args.concurrency)
+                        post_to_hub(base_url, work_items, args.concurrency, tokens)
                     )
                     progress(f"hub: {r.name}: {r.hub_rate:,.0f} resources/s")
                 progress(f"ehrhub sync xml130: {sizes.sync:,} episodes")

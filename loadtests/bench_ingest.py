@@ -24,8 +24,14 @@ import httpx
 from bson import ObjectId
 from pymongo import AsyncMongoClient
 
+from adapters.sync.credentials import TokenAuth
+
 REPO = Path(__file__).resolve().parent.parent
 HUB_DATABASE = "bench_hub"
+# The hub requires a token: each Bundle is sent by a system of the facility it names, and one
+# naming none (Synthea's) by this facility's.
+BENCH_FACILITY = "BENCH"
+FACILITY_SYSTEM = "https://moh.gov.vn/fhir/sid/facility"
 RAW_DATABASE = "bench_raw"
 RSS_TARGET_MB = 500.0
 RATIO_TARGET = 0.5
@@ -149,6 +155,49 @@ def hub_process(uri: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
             stop_process(proc)
 
 
+async def register_facility(uri: str, code: str) -> tuple[str, str]:
+    """Register a system of a facility on the hub's benchmark database; return its client id
+    and secret."""
+    from hub.auth.identities import identities_at, new_identity
+    from hub.auth.roles import Role
+    from hub.settings import Settings
+
+    settings = Settings(mongodb_uri=uri, database=HUB_DATABASE)
+    async with identities_at(uri, settings) as identities:
+        identity, secret = new_identity(Role.FACILITY, facility=code, name="benchmark")
+        await identities.create(identity)
+    return identity.client_id, secret
+
+
+class FacilityTokens:
+    """The tokens of facility systems, each registered when first needed."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.made: dict[str, TokenAuth] = {}
+
+    async def auth(self, code: str) -> TokenAuth:
+        """Return the token of a system of the facility."""
+        if code not in self.made:
+            self.made[code] = TokenAuth(*await register_facility(self.uri, code))
+        return self.made[code]
+
+
+def facility_of(bundle: Bundle) -> str:
+    """Return the facility a Bundle names (its Organization's code, or its resources'
+    meta.source), or BENCH_FACILITY when it names none."""
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource", {})
+        if resource.get("resourceType") == "Organization":
+            for identifier in resource.get("identifier", []):
+                if identifier.get("system") == FACILITY_SYSTEM:
+                    return str(identifier["value"])
+        source = resource.get("meta", {}).get("source", "")
+        if source.startswith(f"{FACILITY_SYSTEM}/"):
+            return str(source.rpartition("/")[2])
+    return BENCH_FACILITY
+
+
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
     """Stop a process with SIGTERM, and kill it if it does not stop in time."""
     if proc.poll() is not None:
@@ -235,14 +284,21 @@ async def run_jobs(
     return written, time.perf_counter() - started
 
 
-async def post_to_hub(base_url: str, work: list[Job], concurrency: int) -> tuple[int, float]:
-    """Post every bundle to the hub and check each transaction-response."""
+async def post_to_hub(
+    base_url: str, work: list[Job], concurrency: int, tokens: FacilityTokens
+) -> tuple[int, float]:
+    """Post every bundle to the hub, each with a token of the facility it names, and check
+    each transaction-response."""
     headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+    # Registered before the clock starts: hashing a new secret is not ingest.
+    for code in sorted({facility_of(bundle) for _, bundle, _ in work}):
+        await tokens.auth(code)
     async with httpx.AsyncClient(base_url=base_url, timeout=600, headers=headers) as client:
 
         async def send(job: Job) -> int:
             round_no, bundle, body = job
-            response = await client.post("/fhir", content=body)
+            auth = await tokens.auth(facility_of(bundle))
+            response = await client.post("/fhir", content=body, auth=auth)
             if response.status_code != 200:
                 raise RuntimeError(
                     f"round {round_no}: POST /fhir answered {response.status_code}: "
@@ -291,7 +347,9 @@ def measure(uri: str, work: list[Job], concurrency: int) -> Figures:
         sampler = RssSampler(proc.pid)
         sampler.start()
         try:
-            hub_resources, hub_seconds = asyncio.run(post_to_hub(base_url, work, concurrency))
+            hub_resources, hub_seconds = asyncio.run(
+                post_to_hub(base_url, work, concurrency, FacilityTokens(uri))
+            )
         finally:
             sampler.stop()
         vmhwm = memory_mb(proc.pid, "VmHWM")

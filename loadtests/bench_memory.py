@@ -273,12 +273,23 @@ def _ready(base: str) -> bool:
         return False
 
 
+def credentials(folder: Path, code: str) -> list[str]:
+    """Register a system of the facility on the hub of `running_hub` (`ehrhub admin`); return
+    the `ehrhub sync` flags that carry its client id and secret."""
+    command = [sys.executable, "-m", "hub.cli", "admin", "create-client", "--role", "facility"]
+    command += ["--facility", code, "--data-dir", str(folder / "hub"), "--json"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    made = json.loads(done.stdout.strip().splitlines()[-1])
+    return ["--client-id", made["client_id"], "--client-secret", made["client_secret"]]
+
+
 def sync(fmt: str, path: Path, folder: Path, hub: str) -> dict[str, Any]:
     """Run `ehrhub sync FORMAT PATH` to the hub as a process; return its figures, its peak RSS
     from the kernel's accounting of that one child."""
     outbox = folder / "outbox.sqlite"
     command = [sys.executable, "-m", "hub.cli", "sync", fmt, str(path), "--hub", hub]
     command += ["--facility", FACILITY.code, "--outbox", str(outbox)]
+    command += credentials(folder, FACILITY.code)
     with tempfile.TemporaryFile("w+") as log:
         started = time.perf_counter()
         proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)

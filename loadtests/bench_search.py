@@ -33,16 +33,19 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench_ingest import (  # noqa: E402
+    BENCH_FACILITY,
     HUB_DATABASE,
     Bundle,
     Job,
     RssSampler,
+    TokenAuth,
     database,
     default_data_dir,
     drop_hub_database,
     hub_process,
     insert_raw,
     progress,
+    register_facility,
     run_jobs,
     wait_ready,
 )
@@ -233,12 +236,16 @@ def jobs(records: list[Record]) -> Iterator[Job]:
         yield 1, bundle, b""
 
 
-async def post_records(base_url: str, records: list[Record], concurrency: int) -> float:
+async def post_records(
+    base_url: str, records: list[Record], concurrency: int, auth: TokenAuth
+) -> float:
     """Post every record's Bundle to the hub, note its Patient's id; return the seconds taken."""
     headers = {"Content-Type": "application/fhir+json", **FHIR_JSON}
     total = sum(r.template.size for r in records)
     done = 0
-    async with httpx.AsyncClient(base_url=base_url, timeout=600, headers=headers) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=600, headers=headers, auth=auth
+    ) as client:
 
         async def send(job: Job) -> int:
             nonlocal done
@@ -463,14 +470,18 @@ def measure(uri: str, args: argparse.Namespace) -> None:
         wait_ready(proc, base_url)
         sampler = RssSampler(proc.pid)
         sampler.start()
-        client = httpx.Client(base_url=f"{base_url}/fhir", headers=FHIR_JSON, timeout=120)
+        # One facility's system sends every record and searches them.
+        auth = TokenAuth(*asyncio.run(register_facility(uri, BENCH_FACILITY)))
+        client = httpx.Client(
+            base_url=f"{base_url}/fhir", headers=FHIR_JSON, timeout=120, auth=auth
+        )
         try:
             pending = population.records[:]
             pages: list[str] = []
             for size in args.sizes:
                 pending += population.grow(size)
                 progress(f"loading {sum(r.template.size for r in pending):,} resources")
-                seconds = asyncio.run(post_records(base_url, pending, args.concurrency))
+                seconds = asyncio.run(post_records(base_url, pending, args.concurrency, auth))
                 resources = sum(r.template.size for r in pending)
                 progress(f"hub: {resources / seconds:,.0f} resources/s; raw insert_many")
                 raw, raw_seconds = asyncio.run(insert_raw(uri, raw_jobs(pending), args.concurrency))  # type: ignore[arg-type]

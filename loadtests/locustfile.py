@@ -1,13 +1,19 @@
 """Locust scenarios: hospitals posting the transaction bundles their adapters make (XML130
 claim episodes, HL7 v2 ADT and ORU messages) and reading patients back, and clinicians finding
-a patient by citizen ID and reading their record and labs."""
+a patient by citizen ID and reading their record and labs.
+
+Every user calls with tokens, as the hub requires: its clients are registered on the hub's
+database with `ehrhub admin create-client`, which finds it as `ehrhub admin` does (EHRHUB_DATA_DIR,
+default .ehrhub, or EHRHUB_MONGODB_URI and EHRHUB_DATABASE)."""
 
 import hashlib
 import io
 import json
 import os
 import random
+import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,10 +21,11 @@ from typing import Any
 from locust import FastHttpUser, between, task
 
 # Locust puts only this folder on sys.path; the adapters live at the repository root.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 from adapters import hl7v2, xml130  # noqa: E402
-from adapters.base import Facility, Rejection  # noqa: E402
+from adapters.base import FACILITY_SYSTEM, Facility, Rejection  # noqa: E402
 from adapters.simulate.sample import CCCD_SYSTEM, LOINC_SYSTEM, sample_bundles  # noqa: E402
 from adapters.xml130.generate import episode, submission  # noqa: E402
 
@@ -36,6 +43,55 @@ EPISODES_PER_ROUND = 10
 HL7_FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "hl7v2"
 # The fixture messages a hospital's HL7 v2 feed sends: admissions and lab results.
 HL7_FEED = ("ADT", "ORU", "LAB-ORU")
+
+
+class Credentials:
+    """A client registered on the hub's database with `ehrhub admin create-client`, and the
+    token it currently has, asked for again when half its life is gone."""
+
+    def __init__(self, user: FastHttpUser, *flags: str) -> None:
+        command = [sys.executable, "-m", "hub.cli", "admin", "create-client", *flags, "--json"]
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"ehrhub admin create-client {' '.join(flags)}: {done.stderr}")
+        made = json.loads(done.stdout.strip().splitlines()[-1])
+        self.user = user
+        self.form = {
+            "grant_type": "client_credentials",
+            "client_id": made["client_id"],
+            "client_secret": made["client_secret"],
+        }
+        self.token = ""
+        self.renew_at = 0.0
+
+    def headers(self) -> dict[str, str]:
+        """Return the FHIR headers with the client's bearer token."""
+        if time.monotonic() >= self.renew_at:
+            response = self.user.client.post("/auth/token", data=self.form, name="/auth/token")
+            body = response.json()
+            self.token = body["access_token"]
+            self.renew_at = time.monotonic() + body["expires_in"] / 2
+        return FHIR_JSON | {"Authorization": f"Bearer {self.token}"}
+
+
+def facility_of(bundle: Bundle) -> str:
+    """Return the code of the facility whose Organization a Bundle carries."""
+    return next(
+        str(identifier["value"])
+        for entry in bundle["entry"]
+        if entry["resource"]["resourceType"] == "Organization"
+        for identifier in entry["resource"].get("identifier", [])
+        if identifier.get("system") == FACILITY_SYSTEM
+    )
+
+
+def at_facility(bundle: Bundle, code: str) -> Bundle:
+    """Return a sample Bundle as the facility `code` sends it: its Organization is that one."""
+    for entry in bundle["entry"]:
+        for identifier in entry["resource"].get("identifier", []):
+            if identifier.get("system") == FACILITY_SYSTEM:
+                identifier["value"] = code
+    return bundle
 
 
 def hl7_feed() -> list[tuple[str, str]]:
@@ -103,7 +159,15 @@ class HospitalSync(FastHttpUser):
         self.pending: list[Bundle] = []
         self.convert_round()
         self.history: list[Bundle] = []
-        self.patient_ids: list[str] = []
+        # Each Patient read back with a token of the facility that sent it.
+        self.patient_ids: list[tuple[str, str]] = []
+        self.facilities: dict[str, Credentials] = {}
+
+    def system_of(self, code: str) -> Credentials:
+        """Return the client of one of this hospital's facility codes, registered on first use."""
+        if code not in self.facilities:
+            self.facilities[code] = Credentials(self, "--role", "facility", "--facility", code)
+        return self.facilities[code]
 
     def convert_round(self) -> None:
         """Convert the next round of this hospital's records into Bundles to send."""
@@ -122,8 +186,9 @@ class HospitalSync(FastHttpUser):
     def read_patient(self) -> None:
         """Read back a Patient that this hospital created."""
         if self.patient_ids:
-            pid = self.rng.choice(self.patient_ids)
-            self.client.get(f"/fhir/Patient/{pid}", headers=FHIR_JSON, name="/fhir/Patient/[id]")
+            code, pid = self.rng.choice(self.patient_ids)
+            headers = self.system_of(code).headers()
+            self.client.get(f"/fhir/Patient/{pid}", headers=headers, name="/fhir/Patient/[id]")
 
     def send_new(self) -> None:
         """Post an adapter-produced bundle this hospital has not sent before."""
@@ -136,7 +201,8 @@ class HospitalSync(FastHttpUser):
         self.history = [*self.history[-(HISTORY_SIZE - 1) :], bundle]
         pid = patient_id(bundle, answer)
         if pid:
-            self.patient_ids = [*self.patient_ids[-(HISTORY_SIZE - 1) :], pid]
+            held = (facility_of(bundle), pid)
+            self.patient_ids = [*self.patient_ids[-(HISTORY_SIZE - 1) :], held]
 
     def resend(self, bundle: Bundle) -> None:
         """Re-send a bundle the hub already has: every entry must match, none be created."""
@@ -145,8 +211,9 @@ class HospitalSync(FastHttpUser):
     def post(self, bundle: Bundle, name: str, *, must_match: bool) -> Bundle | None:
         """Post a transaction; return its response Bundle, or None after marking a failure."""
         body = json.dumps(bundle).encode()
+        headers = self.system_of(facility_of(bundle)).headers()
         with self.client.post(
-            "/fhir", data=body, headers=FHIR_JSON, name=name, catch_response=True
+            "/fhir", data=body, headers=headers, name=name, catch_response=True
         ) as response:
             if response.status_code != 200:
                 response.failure(f"status {response.status_code}: {response.text[:300]}")
@@ -165,8 +232,9 @@ class HospitalSync(FastHttpUser):
 class Clinician(FastHttpUser):
     """A clinician who finds a patient by citizen ID, reads the whole record, then their labs.
 
-    On start it sends a few patients of its own (conditional creates: a re-run with the same
-    EHRHUB_LOCUST_SEED creates nothing) and keeps what it needs to check the answers: the
+    On start its hospital's system sends a few patients (conditional creates: a re-run with the
+    same EHRHUB_LOCUST_SEED creates nothing), whose records the clinician then reads as any
+    clinician reads their own hospital's; it keeps what it needs to check the answers: the
     citizen ID, and each Observation's LOINC code and UTC time.
     """
 
@@ -177,11 +245,16 @@ class Clinician(FastHttpUser):
         self.seed = seed_of(RUN_SEED, "clinician", os.getpid(), id(self))
         self.rng = random.Random(self.seed)
         self.patients: list[tuple[str, list[tuple[str, datetime]]]] = []
+        code = f"LC{self.seed:016x}"
+        system = Credentials(self, "--role", "facility", "--facility", code)
+        self.login = Credentials(
+            self, "--role", "clinician", "--facility", code, "--practitioner", "Practitioner/locust"
+        )
         for bundle in sample_bundles(CLINIC_PATIENTS, seed=self.seed):
             with self.client.post(
                 "/fhir",
-                data=json.dumps(bundle).encode(),
-                headers=FHIR_JSON,
+                data=json.dumps(at_facility(bundle, code)).encode(),
+                headers=system.headers(),
                 name="/fhir [clinician seed]",
                 catch_response=True,
             ) as response:
@@ -196,9 +269,10 @@ class Clinician(FastHttpUser):
         if not self.patients:
             return
         cccd, observations = self.rng.choice(self.patients)
+        headers = self.login.headers()
         with self.client.get(
             f"/fhir/Patient?identifier={CCCD_SYSTEM}|{cccd}",
-            headers=FHIR_JSON,
+            headers=headers,
             name="/fhir/Patient?identifier=[cccd]",
             catch_response=True,
         ) as response:
@@ -209,7 +283,7 @@ class Clinician(FastHttpUser):
             pid = found[0]["resource"]["id"]
         self.client.get(
             f"/fhir/Patient/{pid}/$everything",
-            headers=FHIR_JSON,
+            headers=headers,
             name="/fhir/Patient/[id]/$everything",
         )
         code, taken = self.rng.choice(observations)
@@ -217,7 +291,7 @@ class Clinician(FastHttpUser):
         expected = sum(1 for c, t in observations if c == code and t.date() >= taken.date())
         with self.client.get(
             f"/fhir/Observation?patient={pid}&code={LOINC_SYSTEM}|{code}&date=ge{since}",
-            headers=FHIR_JSON,
+            headers=headers,
             name="/fhir/Observation?patient&code&date=ge",
             catch_response=True,
         ) as response:

@@ -1,4 +1,5 @@
-"""Shared fixtures: one embedded database per test session, the real app over the real driver."""
+"""Shared fixtures: one embedded database per test session, the real app over the real driver,
+and clients that send tokens as every caller of the hub must."""
 
 import os
 import uuid
@@ -8,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from pymongo.errors import ConnectionFailure
+from support import SUITE_FACILITY, FacilityClients, TokenAuth, hub_client, token_auth
 
 from hub.app import create_app
 from hub.settings import Settings
@@ -53,8 +55,52 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
 
 
 @pytest.fixture(scope="session")
-async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Return an HTTP client talking to the app in process."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as c:
+async def suite_auth(app: Any) -> TokenAuth:
+    """Return the token of the system of the session's facility (SUITE_FACILITY,
+    system/*.cruds), renewed as it ages."""
+    return await token_auth(app, "facility", facility=SUITE_FACILITY, name="test suite")
+
+
+@pytest.fixture(scope="session")
+async def client(app: Any, suite_auth: TokenAuth) -> AsyncIterator[httpx.AsyncClient]:
+    """Return an HTTP client talking to the app in process as the session's facility system:
+    it reads back what it writes."""
+    async with hub_client(app, suite_auth) as c:
         yield c
+
+
+@pytest.fixture
+async def lenient(app: Any, suite_auth: TokenAuth) -> AsyncIterator[httpx.AsyncClient]:
+    """Return a client like `client` that reports a server error as a 500 response instead of
+    raising it."""
+    async with hub_client(app, suite_auth, raise_app_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def anonymous(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Return an HTTP client talking to the app in process without a token."""
+    async with hub_client(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def admin(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Return an HTTP client talking to the app in process as the hub's admin (registry)."""
+    async with hub_client(app, await token_auth(app, "admin", name="test admin")) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def auditor(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Return an HTTP client talking to the app in process as an auditor (the audit trail)."""
+    async with hub_client(app, await token_auth(app, "auditor", name="test auditor")) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def facility_client(app: Any) -> AsyncIterator[FacilityClients]:
+    """Return the clients of facility systems by code: `await facility_client("79001")`."""
+    clients = FacilityClients(app)
+    yield clients
+    await clients.aclose()

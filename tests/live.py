@@ -1,5 +1,6 @@
 """Run `ehrhub` as its own process, as an operator would, for tests that watch it from outside."""
 
+import json
 import os
 import re
 import signal
@@ -8,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,3 +78,29 @@ def stop_hub(hub: subprocess.Popen[bytes]) -> int:
         if hub.poll() is None:
             hub.kill()
             hub.wait()
+
+
+def create_client(*flags: str, **settings: str) -> dict[str, str]:
+    """Register a client with `ehrhub admin create-client` (`--role`, `--facility`, where the
+    database is...) and return what it prints: `client_id`, `client_secret`..."""
+    made = run_ehrhub("admin", "create-client", *flags, "--json", **settings)
+    assert made.returncode == 0, made.stderr
+    found: dict[str, str] = json.loads(made.stdout.strip().splitlines()[-1])
+    return found
+
+
+def bearer_of(base: str, client: dict[str, str]) -> dict[str, str]:
+    """Ask the hub at `base` for a token of a client; return the Authorization header."""
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": client["client_id"],
+        "client_secret": client["client_secret"],
+    }
+    response = httpx.post(f"{base.rstrip('/')}/auth/token", data=form)
+    assert response.status_code == 200, response.text
+    return {"authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def sync_credentials(client: dict[str, str]) -> dict[str, str]:
+    """Return the settings that give `ehrhub sync` and `ehrhub mllp` a client's credentials."""
+    return {"sync_client_id": client["client_id"], "sync_client_secret": client["client_secret"]}

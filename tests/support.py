@@ -1,17 +1,71 @@
-"""Helpers for tests: fixtures on disk and valid resources to start from."""
+"""Helpers for tests: clients with tokens, fixtures on disk and valid resources to start from."""
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
+from adapters.sync.credentials import TokenAuth
+from hub.auth.identities import new_identity
+from hub.auth.roles import Role
+
 FIXTURES = Path(__file__).parent / "fixtures"
 FHIR_JSON = {"content-type": "application/fhir+json"}
 GONE_WITHIN_SECONDS = 5.0
+BASE_URL = "http://hub.test"
+# The facility whose system the session's `client` is; tests read back what it wrote.
+SUITE_FACILITY = "F-SUITE"
+
+
+def hub_client(
+    app: Any, auth: httpx.Auth | None = None, raise_app_exceptions: bool = True
+) -> httpx.AsyncClient:
+    """Return an HTTP client talking to the app in process, without a token unless `auth`;
+    with `raise_app_exceptions` false, a server error comes back as a 500 response."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+    return httpx.AsyncClient(transport=transport, base_url=BASE_URL, auth=auth)
+
+
+async def token_auth(app: Any, role: str, **fields: Any) -> TokenAuth:
+    """Register a new identity of a role in the app's repository; return its token's auth."""
+    identity, secret = new_identity(Role(role), **fields)
+    await app.state.auth.identities.create(identity)
+    return TokenAuth(identity.client_id, secret)
+
+
+class FacilityClients:
+    """Clients of facility systems by facility code, each registered on first use: for records
+    that name their facility, which only that facility's system may send."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.made: dict[str, httpx.AsyncClient] = {}
+
+    async def __call__(self, code: str) -> httpx.AsyncClient:
+        """Return the client of the facility's system."""
+        if code not in self.made:
+            auth = await token_auth(self.app, "facility", facility=code)
+            self.made[code] = hub_client(self.app, auth)
+        return self.made[code]
+
+    async def aclose(self) -> None:
+        """Close every client made."""
+        for client in self.made.values():
+            await client.aclose()
+
+
+@asynccontextmanager
+async def client_for(app: Any, role: str, **fields: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Yield a client of the app sending the token of a new identity: a facility system
+    (`facility="79001"`), an admin, a clinician (`facility=`, `practitioner=`), a patient
+    (`patient=` the citizen ID)..."""
+    async with hub_client(app, await token_auth(app, role, **fields)) as client:
+        yield client
 
 
 def fixture_json(*parts: str) -> Any:

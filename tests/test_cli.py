@@ -1,6 +1,7 @@
 """Test `ehrhub` from the outside: run it as an operator would and watch what it prints."""
 
 import json
+import re
 import socket
 import time
 import uuid
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live import run_ehrhub, start_hub, stop_hub, wait_for_output
+from live import bearer_of, create_client, run_ehrhub, start_hub, stop_hub, wait_for_output
 from support import wait_gone
 
 from adapters.simulate.sample import sample_bundles
@@ -32,14 +33,24 @@ def test_serve_runs_the_embedded_database_and_stops_it_on_sigterm(
     )
     try:
         database_pid = int(wait_for_output(hub, hub_log, r"embedded database pid=(\d+)")[1])
-        loaded = wait_for_output(hub, hub_log, r"sample data: (\d+) resources created")
+        loaded = wait_for_output(hub, hub_log, r"sample data: (\d+) resources created.*")
         assert int(loaded[1]) > 0
         assert httpx.get(f"{base}/readyz").status_code == 200
         assert f"{base}/fhir/metadata" in hub_log.read_text()
+        # Each sample record is its facility's: a client of one of them reads its patients.
+        code = re.search(r"held by facilities (\w+)", loaded[0])
+        assert code, loaded[0]
+        facility = create_client(
+            "--role", "facility", "--facility", code[1], "--data-dir", str(tmp_path / "data")
+        )
+        found = httpx.get(f"{base}/fhir/Patient", headers=bearer_of(base, facility))
+        assert found.status_code == 200 and found.json().get("entry"), found.text
+        assert httpx.get(f"{base}/fhir/Patient").status_code == 401
     finally:
         status = stop_hub(hub)
 
     assert status == 0, hub_log.read_text()
+    assert "EHRHUB_AUTH_REQUIRED is false" not in hub_log.read_text()
     assert wait_gone(database_pid), f"the embedded database (pid {database_pid}) outlived the hub"
     assert (tmp_path / "data" / "db").is_dir()
 
@@ -54,20 +65,50 @@ def test_load_posts_each_file_and_reports_its_status(
     bundle.write_text(json.dumps(sample_bundles(n_patients=1, seed=int(time.time()))[0]))
     not_a_bundle = tmp_path / "patient.json"
     not_a_bundle.write_text(json.dumps({"resourceType": "Patient"}))
+    code = next(
+        i["value"]
+        for e in json.loads(bundle.read_text())["entry"]
+        if e["resource"]["resourceType"] == "Organization"
+        for i in e["resource"]["identifier"]
+    )
     try:
         wait_for_output(hub, hub_log, r"Application startup complete")
+        facility = create_client(
+            "--role", "facility", "--facility", code, "--mongodb-uri", mongodb_uri,
+            database=database,
+        )  # fmt: skip
+        hub_url = f"http://127.0.0.1:{port}"
+        without = run_ehrhub("load", str(bundle), "--hub", hub_url)
         loaded = run_ehrhub(
-            "load", str(bundle), str(not_a_bundle), "--hub", f"http://127.0.0.1:{port}"
-        )
+            "load", str(bundle), str(not_a_bundle), "--hub", hub_url,
+            "--client-id", facility["client_id"], "--client-secret", facility["client_secret"],
+        )  # fmt: skip
     finally:
         status = stop_hub(hub)
 
     assert "embedded database" not in hub_log.read_text()
+    assert f"{bundle}: 401 Unauthorized" in without.stdout and without.returncode == 1
+    assert "--client-id" in without.stderr
     assert f"{bundle}: 200 OK" in loaded.stdout
     assert "201 Created" in loaded.stdout
     assert f"{not_a_bundle}: not a FHIR Bundle of type transaction or batch" in loaded.stderr
     assert loaded.returncode == 1
     assert status == 0
+
+
+def test_serve_warns_loudly_when_tokens_are_switched_off(tmp_path: Path, hub_log: Path) -> None:
+    port = free_port()
+    data = ("--data-dir", str(tmp_path / "data"))
+    hub = start_hub(hub_log, "--port", str(port), *data, auth_required="false")
+    try:
+        wait_for_output(hub, hub_log, r"Application startup complete")
+        open_hub = httpx.get(f"http://127.0.0.1:{port}/fhir/Patient")
+    finally:
+        status = stop_hub(hub)
+
+    assert status == 0, hub_log.read_text()
+    assert "WARNING: EHRHUB_AUTH_REQUIRED is false" in hub_log.read_text()
+    assert open_hub.status_code == 200
 
 
 def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:

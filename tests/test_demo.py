@@ -1,4 +1,5 @@
-"""`ehrhub demo` from the outside: simulated hospitals fill a real hub through `ehrhub sync`."""
+"""`ehrhub demo` from the outside: simulated hospitals fill a real hub through `ehrhub sync`,
+and write their patients' Consents; every read here carries a token, as the hub requires."""
 
 import csv
 import json
@@ -11,6 +12,7 @@ import httpx
 from live import start_hub, stop_hub, wait_for_output
 
 from adapters.base import CCCD_SYSTEM, FACILITY_SYSTEM
+from adapters.simulate.consents import choices
 from adapters.simulate.facilities import facilities
 from adapters.simulate.population import population_sizes, visits
 from hub.store.embedded import free_port
@@ -33,6 +35,26 @@ def held(log_line: re.Match[str]) -> dict[str, int]:
     return {kind: int(n) for kind, n in re.findall(r"(\w+) (\d+)", log_line[1])}
 
 
+def bearer(client: httpx.Client, port: int, credential: dict[str, str]) -> dict[str, str]:
+    """Return the Authorization header of a demo credential's token."""
+    response = client.post(
+        f"http://127.0.0.1:{port}/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": credential["client_id"],
+            "client_secret": credential["client_secret"],
+        },
+    )
+    assert response.status_code == 200, response.text
+    return {"authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def facility_headers(client: httpx.Client, port: int, data: Path) -> dict[str, dict[str, str]]:
+    """Return each facility's Authorization header, by facility code."""
+    credentials = json.loads((data / "demo" / "credentials.json").read_text())
+    return {c["facility"]: bearer(client, port, c) for c in credentials if c["role"] == "facility"}
+
+
 def test_the_demo_fills_the_hub_from_every_format_and_a_second_run_duplicates_nothing(
     tmp_path: Path,
 ) -> None:
@@ -40,7 +62,9 @@ def test_the_demo_fills_the_hub_from_every_format_and_a_second_run_duplicates_no
     sizes = population_sizes(expected)
     made = [v for f in expected for v in visits(f, sizes, 1, UNTIL, DAYS)]
     patients = {(v.facility.code, v.person.cccd) for v in made}
+    consents = choices(made, 1)
     assert {f.format for f in expected} == {"xml130", "hl7v2", "csv"}
+    assert {c.kind for c in consents} == {"share", "sensitive"}
     port, data, log = free_port(), tmp_path / "data", tmp_path / "demo.log"
     base = f"http://127.0.0.1:{port}/fhir"
 
@@ -49,38 +73,61 @@ def test_the_demo_fills_the_hub_from_every_format_and_a_second_run_duplicates_no
         done = wait_for_output(hub, log, r"demo: done: .*; (\d+) facilities with problems", 300)
         assert done[1] == "0", log.read_text()
         first = held(wait_for_output(hub, log, r"demo: the hub holds: (.*)"))
+        written = wait_for_output(hub, log, r"demo: consents: (\d+) written, (\d+) already held")
+        assert (int(written[1]), int(written[2])) == (len(consents), 0), log.read_text()
+        # The demo clinician sees the records of other facilities of the person whose consent
+        # lets them, and only their own facility's of the person without a consent.
+        seen = wait_for_output(
+            hub,
+            log,
+            r"sees (\d+) resources from (\d+) facilit.*\n.*\n.*sees (\d+) "
+            r"resources from (\d+) facilit",
+        )
+        assert int(seen[2]) >= 2 and int(seen[4]) == 1, log.read_text()
+        assert int(seen[1]) > 0 and int(seen[3]) > 0
         with httpx.Client(base_url=base) as client:
-            registry = list(csv.DictReader((data / "demo" / "facilities.csv").open()))
-            assert [r["code"] for r in registry] == [f.code for f in expected]
-            for row in registry:
-                found = client.get(
-                    "Organization", params={"identifier": f"{FACILITY_SYSTEM}|{row['code']}"}
-                ).json()
-                assert [e["resource"]["name"] for e in found["entry"]] == [row["name"]]
-            person = Counter(v.person.cccd for v in made).most_common(1)[0][0]
-            linked = client.get("Patient", params={"identifier": f"{CCCD_SYSTEM}|{person}"}).json()
-            assert linked["entry"], f"no Patient with the citizen ID {person}"
             # Each facility synced with its own client: its token sees its own visits only.
             saved = data / "demo" / "credentials.json"
             assert saved.stat().st_mode & 0o077 == 0
             credentials = json.loads(saved.read_text())
-            clients = {c["facility"]: c for c in credentials if c["role"] == "facility"}
-            assert sorted(clients) == sorted(f.code for f in expected)
+            tokens = facility_headers(client, port, data)
+            assert sorted(tokens) == sorted(f.code for f in expected)
+            registry = list(csv.DictReader((data / "demo" / "facilities.csv").open()))
+            assert [r["code"] for r in registry] == [f.code for f in expected]
+            for row in registry:
+                found = client.get(
+                    "Organization",
+                    params={"identifier": f"{FACILITY_SYSTEM}|{row['code']}"},
+                    headers=tokens[row["code"]],
+                ).json()
+                assert [e["resource"]["name"] for e in found["entry"]] == [row["name"]]
+            person, _ = Counter(v.person.cccd for v in made).most_common(1)[0]
+            where = next(v.facility.code for v in made if v.person.cccd == person)
+            linked = client.get(
+                "Patient",
+                params={"identifier": f"{CCCD_SYSTEM}|{person}"},
+                headers=tokens[where],
+            ).json()
+            assert linked["entry"], f"no Patient with the citizen ID {person}"
             one = expected[0]
-            token = client.post(
-                f"http://127.0.0.1:{port}/auth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": clients[one.code]["client_id"],
-                    "client_secret": clients[one.code]["client_secret"],
-                },
-            ).json()["access_token"]
             own = client.get(
-                "Encounter",
-                params={"_summary": "count"},
-                headers={"authorization": f"Bearer {token}"},
+                "Encounter", params={"_summary": "count"}, headers=tokens[one.code]
             ).json()["total"]
             assert own == sum(v.facility.code == one.code for v in made)
+            # Each Consent is its writer's, about its own Patient.
+            for c in consents:
+                found = client.get(
+                    "Consent",
+                    params={
+                        "identifier": f"{c.facility.facility.system('consent')}|{c.cccd}-{c.kind}"
+                    },
+                    headers=tokens[c.facility.code],
+                ).json()
+                [consent] = [e["resource"] for e in found["entry"]]
+                subject = client.get(
+                    consent["patient"]["reference"], headers=tokens[c.facility.code]
+                )
+                assert subject.status_code == 200, subject.text
             (clinician,) = [c for c in credentials if c["role"] == "clinician"]
             login = client.post(
                 f"http://127.0.0.1:{port}/auth/login",
@@ -94,15 +141,22 @@ def test_the_demo_fills_the_hub_from_every_format_and_a_second_run_duplicates_no
     assert first["Patient"] == len(patients)
     assert first["Encounter"] == len(made)
     assert first["Observation"] > 0 and first["Condition"] >= len(made)
+    assert first["Consent"] == len(consents)
 
     # Again on the same data, then one live round: the backfill is matched, the round is new.
     hub = start_hub(log, *demo_flags(port, data, 1), command="demo")
     try:
         wait_for_output(hub, log, r"demo: done: .*; 0 facilities with problems", DEMO_SECONDS)
         assert held(wait_for_output(hub, log, r"demo: the hub holds: (.*)")) == first
+        again = wait_for_output(hub, log, r"demo: consents: (\d+) written, (\d+) already held")
+        assert (int(again[1]), int(again[2])) == (0, len(consents))
         wait_for_output(hub, log, r"demo: live round 1: ", DEMO_SECONDS)
         with httpx.Client(base_url=base) as client:
-            total = client.get("Encounter", params={"_summary": "count"}).json()["total"]
+            tokens = facility_headers(client, port, data)
+            total = sum(
+                client.get("Encounter", params={"_summary": "count"}, headers=h).json()["total"]
+                for h in tokens.values()
+            )
         assert total > first["Encounter"]
     finally:
         assert stop_hub(hub) == 0, log.read_text()

@@ -3,9 +3,11 @@
 Once the hub is ready: the facilities are registered (their Organizations, as the ministry's
 registry would), each writes its export (XML130, HL7 v2 or CSV) under the demo folder, and
 each export goes to the hub through `ehrhub sync`, run as its own process as a hospital would
-run it, a few at a time. Then, every `live_seconds`, a few facilities send the day's new
-visits, so the hub keeps receiving data. Running the demo again on the same data sends the
-same records, which the hub matches instead of duplicating.
+run it, a few at a time. Then the facilities write their patients' privacy Consents
+(`adapters.simulate.consents`), and the demo clinician's view of two people shows what the
+Consents let them see. Every `live_seconds`, a few facilities send the day's new visits, so
+the hub keeps receiving data. Running the demo again on the same data sends the same records,
+which the hub matches instead of duplicating.
 """
 
 import csv
@@ -22,10 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from adapters.base import CCCD_SYSTEM, FACILITY_SYSTEM, TZ_VN, identifier_query
+from adapters.simulate.consents import SHARE, Choice, Written, choices, write_consents
 from adapters.simulate.csv_export import write_csv
 from adapters.simulate.facilities import CSV, HL7V2, SimFacility, facilities
 from adapters.simulate.hl7v2_export import write_hl7v2
@@ -44,6 +48,7 @@ SUMMARY_TYPES = (
     "DiagnosticReport",
     "MedicationRequest",
     "Procedure",
+    "Consent",
 )
 READY_POLL_SECONDS = 0.2
 # The line `ehrhub sync` ends with, after the file's name.
@@ -142,13 +147,51 @@ def sync_export(
     return SyncResult(facility, records, done.returncode, summary, time.monotonic() - started)
 
 
+@dataclass(frozen=True)
+class Clinician:
+    """The demo clinician: the facility they work at, and their credentials."""
+
+    facility: str
+    credentials: Credentials
+
+
+def callers_of(
+    client: httpx.Client, fhir_base: str, clients: Mapping[str, tuple[str, str]]
+) -> dict[str, Credentials]:
+    """Return each facility's credentials, which ask the hub for a token when first needed."""
+    return {
+        code: Credentials(client, fhir_base, client_id, secret)
+        for code, (client_id, secret) in clients.items()
+    }
+
+
+def headers_of(callers: Mapping[str, Credentials], code: str) -> dict[str, str]:
+    """Return the Authorization header of a facility's client, or none without one."""
+    caller = callers.get(code)
+    return caller.header() if caller is not None else {}
+
+
+def demo_clinician(client: httpx.Client, fhir_base: str, folder: Path) -> Clinician | None:
+    """Return the demo clinician, from the credentials file `ehrhub demo` wrote before the
+    demo started; None without one."""
+    try:
+        saved = json.loads((folder / "credentials.json").read_text())
+    except (OSError, ValueError):
+        return None
+    for c in saved:
+        if c.get("role") == "clinician" and c.get("facility"):
+            credentials = Credentials(client, fhir_base, c["client_id"], c["client_secret"])
+            return Clinician(str(c["facility"]), credentials)
+    return None
+
+
 def register(
-    client: httpx.Client, found: Sequence[SimFacility], clients: Mapping[str, tuple[str, str]]
+    client: httpx.Client, found: Sequence[SimFacility], callers: Mapping[str, Credentials]
 ) -> None:
     """Write each facility's Organization as the registry knows it (name, province, level,
     type, ownership): by the facility's own client when it has one, since a facility's
     client sees and matches only its own records, else all in one transaction."""
-    groups = [[f] for f in found] if clients else [list(found)]
+    groups = [[f] for f in found] if callers else [list(found)]
     for group in groups:
         entries = [
             {
@@ -161,10 +204,7 @@ def register(
             for f in group
         ]
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-        headers = {"content-type": FHIR_JSON}
-        if group[0].code in clients:
-            client_id, secret = clients[group[0].code]
-            headers |= Credentials(client, str(client.base_url), client_id, secret).header()
+        headers = {"content-type": FHIR_JSON} | headers_of(callers, group[0].code)
         response = client.post("", content=json.dumps(bundle), headers=headers)
         response.raise_for_status()
 
@@ -180,11 +220,19 @@ def write_registry(path: Path, found: Sequence[SimFacility]) -> None:
             writer.writerow(row)
 
 
-def count(client: httpx.Client, resource_type: str) -> int:
-    """Return how many resources of a type the hub holds."""
-    response = client.get(resource_type, params={"_summary": "count"})
+def count(client: httpx.Client, resource_type: str, headers: Mapping[str, str]) -> int:
+    """Return how many resources of a type the caller of these headers sees."""
+    response = client.get(resource_type, params={"_summary": "count"}, headers=headers)
     response.raise_for_status()
     return int(response.json().get("total", 0))
+
+
+def holdings(client: httpx.Client, callers: Mapping[str, Credentials]) -> dict[str, int]:
+    """Return how many resources of each summary type the hub holds: the sum of what each
+    facility's client counts of its own (the demo's facilities write everything the demo
+    sends), or, without clients, what a call without a token counts."""
+    views = [c.header for c in callers.values()] or [dict]
+    return {t: sum(count(client, t, view()) for view in views) for t in SUMMARY_TYPES}
 
 
 def wait_ready(client: httpx.Client, base: str, stopping: threading.Event) -> bool:
@@ -199,22 +247,102 @@ def wait_ready(client: httpx.Client, base: str, stopping: threading.Event) -> bo
     return False
 
 
-def show_linked(client: httpx.Client, fhir_base: str, made: Sequence[Visit]) -> None:
-    """Say how many people have records at several facilities, and where to see one of them."""
+def holders(resources: Sequence[dict[str, Any]]) -> set[str]:
+    """Return the facilities whose records these are: each holds its own Patient record of a
+    person, which every adapter points at the facility's Organization."""
+    return {
+        str(r.get("managingOrganization", {}).get("reference"))
+        for r in resources
+        if r.get("resourceType") == "Patient"
+    }
+
+
+def everything(
+    client: httpx.Client, patient_id: str, headers: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Return the resources of a Patient's $everything, page after page."""
+    found: list[dict[str, Any]] = []
+    url: str | None = f"Patient/{patient_id}/$everything"
+    while url:
+        response = client.get(url, headers=headers)
+        response.raise_for_status()
+        page = response.json()
+        found += [e["resource"] for e in page.get("entry", []) if "resource" in e]
+        links = page.get("link", [])
+        url = next((link["url"] for link in links if link.get("relation") == "next"), None)
+    return found
+
+
+def show_linked(
+    client: httpx.Client,
+    fhir_base: str,
+    made: Sequence[Visit],
+    chosen: Sequence[Choice],
+    clinician: Clinician | None,
+) -> None:
+    """Say how many people have records at several facilities and, for one who lets every
+    facility see their records and one without a Consent, what the demo clinician sees."""
     places: dict[str, set[str]] = {}
     for v in made:
         places.setdefault(v.person.cccd, set()).add(v.facility.code)
-    several = sorted(places, key=lambda cccd: (-len(places[cccd]), cccd))
     shared = sum(len(codes) > 1 for codes in places.values())
     say(f"{len(places)} people, {shared} of them with records at two or more facilities")
-    if not several or len(places[several[0]]) < 2:
+    sharing = {c.cccd for c in chosen if c.kind == SHARE}
+    consenting = {c.cccd for c in chosen}
+    home = clinician.facility if clinician else None
+    kinds = (
+        ("who lets every facility see their records", lambda cccd: cccd in sharing),
+        ("without a consent", lambda cccd: cccd not in consenting),
+    )
+    for kind, wanted in kinds:
+        # The clinician's own patients first: they see their own facility's records anyway.
+        linked = sorted(
+            (cccd for cccd, codes in places.items() if len(codes) > 1 and wanted(cccd)),
+            key=lambda cccd: (home not in places[cccd], -len(places[cccd]), cccd),
+        )
+        if linked:
+            show_person(client, fhir_base, linked[0], len(places[linked[0]]), kind, clinician)
+
+
+def show_person(
+    client: httpx.Client,
+    fhir_base: str,
+    cccd: str,
+    held_at: int,
+    kind: str,
+    clinician: Clinician | None,
+) -> None:
+    """Say what the demo clinician (or, without one, a call without a token) sees of one
+    person's records: how many resources, from how many facilities."""
+    query = f"Patient?identifier={CCCD_SYSTEM}|{cccd}"
+    say(f"one {kind}, with records at {held_at} facilities: {fhir_base}/{query}")
+    headers = clinician.credentials.header() if clinician else {}
+    who = f"the demo clinician (at {clinician.facility})" if clinician else "a call without a token"
+    response = client.get(query, headers=headers)
+    response.raise_for_status()
+    found = [e["resource"] for e in response.json().get("entry", []) if "resource" in e]
+    if not found:
+        say(f"  {who} finds no record of them")
         return
-    query = f"Patient?identifier={CCCD_SYSTEM}|{several[0]}"
-    found = client.get(query).json().get("entry", [])
-    say(f"one of them, at {len(places[several[0]])} facilities: {fhir_base}/{query}")
-    if found:
-        patient = found[0]["resource"]["id"]
-        say(f"  their whole record across facilities: {fhir_base}/Patient/{patient}/$everything")
+    patient = found[0]["id"]
+    resources = everything(client, patient, headers)
+    places = len(holders(resources))
+    say(
+        f"  {who} sees {len(resources)} resources from {places} "
+        f"{'facility' if places == 1 else 'facilities'}: {fhir_base}/Patient/{patient}/$everything"
+    )
+
+
+def say_consents(chosen: Sequence[Choice], written: Written) -> None:
+    """Say how many Consents the facilities wrote for their patients, and of which kinds."""
+    shares = sum(c.kind == SHARE for c in chosen)
+    missing = f"; {written.missing} not written (no such Patient)" if written.missing else ""
+    say(
+        f"consents: {written.created} written, {written.held} already held "
+        f"({shares} let every facility see their records for treatment, "
+        f"{len(chosen) - shares} refuse their PSY and HIV records to other facilities, "
+        f"even in emergencies){missing}"
+    )
 
 
 def say(text: str) -> None:
@@ -285,10 +413,13 @@ def run_demo(base: str, options: DemoOptions, stopping: threading.Event) -> None
         if not wait_ready(client, base, stopping):
             return
         started = time.monotonic()
-        register(client, found, options.clients)
+        callers = callers_of(client, fhir_base, options.clients)
+        register(client, found, callers)
         results, made = backfill(fhir_base, options, found)
         failed = [r for r in results if r.status != 0]
-        totals = ", ".join(f"{t} {count(client, t)}" for t in SUMMARY_TYPES)
+        chosen = choices(made, options.seed)
+        written = write_consents(client, chosen, lambda code: headers_of(callers, code))
+        totals = ", ".join(f"{t} {n}" for t, n in holdings(client, callers).items())
         say(
             f"done: {len(found)} facilities, {sum(r.records for r in results)} records synced "
             f"in {time.monotonic() - started:.0f}s; {len(failed)} facilities with problems"
@@ -297,7 +428,9 @@ def run_demo(base: str, options: DemoOptions, stopping: threading.Event) -> None
         for r in failed:
             outbox = options.folder / "outbox" / f"{r.facility.code}.sqlite"
             say(f"  {r.facility.code}: {r.summary} (ehrhub sync rejected --outbox {outbox})")
-        show_linked(client, fhir_base, made)
+        say_consents(chosen, written)
+        clinician = demo_clinician(client, fhir_base, options.folder)
+        show_linked(client, fhir_base, made, chosen, clinician)
     if options.live_seconds <= 0:
         return
     say(f"every {options.live_seconds:g}s, {options.live_facilities} facilities send new visits")

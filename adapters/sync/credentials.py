@@ -7,6 +7,7 @@ with a new key). https://hl7.org/fhir/smart-app-launch/backend-services.html
 """
 
 import time
+from collections.abc import Generator
 from typing import Any
 
 import httpx
@@ -69,6 +70,43 @@ class Credentials:
                 f"({response.status_code}): is this the hub's FHIR base?"
             )
         return str(endpoint)
+
+
+class TokenAuth(httpx.Auth):
+    """Authentication for any httpx client of the hub, synchronous or not: a client id and
+    secret whose bearer token is asked for at the hub's `/auth/token` (at the request's
+    origin) when missing or half its life gone. A request carrying its own Authorization
+    header keeps it."""
+
+    requires_response_body = True
+
+    def __init__(self, client_id: str, secret: str, token_path: str = "/auth/token") -> None:
+        self.form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+        }
+        self.token_path = token_path
+        self.token = ""
+        self.renew_at = 0.0
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the token to the request, first asking for one when it is missing or old."""
+        if "authorization" not in request.headers:
+            if time.monotonic() >= self.renew_at:
+                answer = yield httpx.Request(
+                    "POST", request.url.join(self.token_path), data=self.form
+                )
+                body = _json(answer)
+                if answer.status_code != 200 or "access_token" not in body:
+                    raise CredentialsRefused(
+                        f"the hub refused client {self.form['client_id']}: "
+                        f"{answer.status_code} {answer.text[:200]}"
+                    )
+                self.token = str(body["access_token"])
+                self.renew_at = time.monotonic() + float(body.get("expires_in", 300)) / 2
+            request.headers["authorization"] = f"Bearer {self.token}"
+        yield request
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

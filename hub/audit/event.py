@@ -1,4 +1,5 @@
-"""Build one FHIR R4 AuditEvent from what a request did. https://hl7.org/fhir/R4/auditevent.html
+"""Build one FHIR R4 AuditEvent from what a request did, or of a break-the-glass declaration.
+https://hl7.org/fhir/R4/auditevent.html
 
 Never recorded: a request body, a token, a secret. The query string is, base64 as FHIR says,
 with the values of parameters that could carry a credential blanked.
@@ -13,7 +14,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from hub.audit.interactions import Interaction
 from hub.audit.record import Record
-from hub.auth.caller import Caller
+from hub.auth.caller import EMERGENCY, Caller
+from hub.auth.roles import Role
 from hub.store.resources import instant
 
 EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
@@ -24,16 +26,45 @@ OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 NETWORK_TYPE = "http://hl7.org/fhir/network-type"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+DICOM = "http://dicom.nema.org/resources/ontology/DCM"
+# Identifier.system of a value that is itself a URI.
+URI = "urn:ietf:rfc:3986"
+SOURCE = {
+    "site": "ehrhub",
+    "observer": {"display": "EHR Hub"},
+    "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}],
+}
 # The hub's own identifiers of its clients and their roles.
 CLIENT_SYSTEM = "urn:ehrhub:client"
 ROLE_SYSTEM = "urn:ehrhub:role"
+# agent.policy names the token that authorized the request by its `jti`, as IHE's Basic Audit
+# Log Patterns do (https://profiles.ihe.net/ITI/BALP/): what ties an access to its declaration.
+JTI_PREFIX = "urn:ietf:params:oauth:jti:"
+# The break-the-glass security label (v3-ActReason BTG), on every event of an emergency access.
+BTG_LABEL = {"system": ACT_REASON, "code": "BTG", "display": "break the glass"}
+# The purpose of use of a caller that declared none: what its role does (v3-ActReason).
+ROLE_PURPOSE = {
+    Role.CLINICIAN: "TREAT",
+    Role.FACILITY: "TREAT",
+    Role.PATIENT: "PATRQT",
+    Role.AUDITOR: "HCOMPL",
+    Role.ADMIN: "HSYSADMIN",
+    Role.MINISTRY: "HOPERAT",
+}
 # Query parameters whose values are never recorded, should a client send a credential there.
 SECRET_PARAMS = frozenset(
     {"access_token", "token", "client_secret", "client_assertion", "password", "code"}
 )
-# Purposes of use that mean an emergency access (break the glass).
-BREAK_GLASS = frozenset({"ETREAT", "BTG"})
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """An emergency a clinician declared at /auth/break-glass, and the token it was given."""
+
+    reason: str
+    token_id: str  # the break-the-glass token's `jti`
+    expires: datetime
+    patient: str | None = None  # "Patient/id", when the clinician named one
 
 
 @dataclass
@@ -70,9 +101,11 @@ def safe_query(query: str) -> str:
 
 
 def purpose_of(caller: Caller) -> str | None:
-    """Return the caller's declared purpose of use (an ActReason code), once tokens carry one."""
-    purpose = getattr(caller, "purpose", None)
-    return purpose if isinstance(purpose, str) and purpose else None
+    """Return the caller's purpose of use (a v3-ActReason code): the one its token declares
+    (ETREAT under break the glass), else its role's ordinary one; None without a token."""
+    if not caller.authenticated:
+        return None
+    return caller.purpose or (ROLE_PURPOSE.get(caller.role) if caller.role else None)
 
 
 def audit_event(
@@ -101,18 +134,57 @@ def audit_event(
         "outcome": outcome(request.status),
         "outcomeDesc": f"HTTP {request.status} on {request.method} {request.path}",
         "agent": [_agent(caller, request, purpose, facility_system)],
-        "source": {
-            "site": "ehrhub",
-            "observer": {"display": "EHR Hub"},
-            "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}],
-        },
+        "source": SOURCE,
     }
-    if purpose in BREAK_GLASS:
+    if caller is not None and caller.break_glass:
         # The break-the-glass flag: reviewed by the emergency-access report.
-        event["meta"] = {"security": [{"system": ACT_CODE, "code": "BTG"}]}
+        event["meta"] = {"security": [BTG_LABEL]}
     entities = _entities(record, request)
     if entities:
         event["entity"] = entities
+    return event
+
+
+def declaration_event(
+    event_id: str,
+    recorded: datetime,
+    request: Request,
+    caller: Caller,
+    declaration: Declaration | None,
+    facility_system: str,
+) -> dict[str, Any]:
+    """Return the AuditEvent of a break-the-glass declaration (DICOM's Security Alert,
+    Emergency Override Started): who declared, why, about whom, and the token it was given;
+    without a declaration, of one refused."""
+    agent = _agent(caller, request, EMERGENCY, facility_system)
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": event_id,
+        "type": {"system": DICOM, "code": "110113", "display": "Security Alert"},
+        "subtype": [{"system": DICOM, "code": "110127", "display": "Emergency Override Started"}],
+        "action": "E",
+        "recorded": instant(recorded),
+        "outcome": outcome(request.status),
+        "outcomeDesc": f"HTTP {request.status} on {request.method} {request.path}: "
+        + ("emergency declared" if declaration else "no emergency access granted"),
+        "agent": [agent],
+        "source": SOURCE,
+    }
+    if declaration is None:
+        return event
+    event["meta"] = {"security": [BTG_LABEL]}
+    agent["purposeOfUse"][0]["text"] = declaration.reason
+    event["entity"] = [
+        {
+            "what": {"identifier": {"system": URI, "value": JTI_PREFIX + declaration.token_id}},
+            "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+            "role": {"system": OBJECT_ROLE, "code": "13", "display": "Security Resource"},
+            "description": "the break-the-glass access token issued",
+            "detail": [{"type": "expires", "valueString": instant(declaration.expires)}],
+        }
+    ]
+    if declaration.patient:
+        event["entity"].append(_patient(declaration.patient))
     return event
 
 
@@ -137,8 +209,12 @@ def _agent(
             }
         if caller.practitioner:
             agent["altId"] = caller.practitioner
+        if caller.token_id:
+            agent["policy"] = [JTI_PREFIX + caller.token_id]
     if purpose:
         agent["purposeOfUse"] = [{"coding": [{"system": ACT_REASON, "code": purpose}]}]
+        if caller is not None and caller.break_glass_reason:
+            agent["purposeOfUse"][0]["text"] = caller.break_glass_reason
     if request.address:
         agent["network"] = {"address": request.address, "type": "2"}
     return agent
@@ -155,13 +231,7 @@ def _entities(record: Record, request: Request) -> list[dict[str, Any]]:
             }
         )
     for reference in record.patients[: record.max_listed]:
-        entities.append(
-            {
-                "what": {"reference": reference},
-                "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
-                "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
-            }
-        )
+        entities.append(_patient(reference))
     patients_left = max(0, len(record.patients) - record.max_listed) + record.patients_left_out
     if record.resources_left_out or patients_left:
         entities.append(
@@ -181,3 +251,11 @@ def _entities(record: Record, request: Request) -> list[dict[str, Any]]:
             }
         )
     return entities
+
+
+def _patient(reference: str) -> dict[str, Any]:
+    return {
+        "what": {"reference": reference},
+        "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
+        "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
+    }

@@ -43,6 +43,12 @@ BY_ROUTE: dict[str, Interaction] = {
     "audit_search_post": SEARCH,
     "audit_read": READ,
     "audit_history": Interaction("history-type", "R"),
+    # Not FHIR's, but a search of the trail all the same (hub/audit/review.py).
+    "break_glass_report": SEARCH,
+    # The credentials an admin manages (hub/auth/admin.py).
+    "list_clients": SEARCH,
+    "create_client": Interaction("create", "C"),
+    "revoke_client": Interaction("update", "U"),
 }
 
 # Routes that refuse every call: audited by their HTTP method.

@@ -1,4 +1,4 @@
-"""Audit every request under /fhir, in one place no route can skip.
+"""Audit every request under /fhir (and /audit, /admin), in one place no route can skip.
 
 The response is held back until its AuditEvent is stored: when the audit trail cannot be
 written, the client gets 503 instead of an unaudited answer.
@@ -14,18 +14,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hub.audit.event import Request, audit_event, event_key
 from hub.audit.interactions import BATCH, UNAUDITED_PATHS, interaction_of
 from hub.audit.record import Record
+from hub.audit.trail import ACCESS
 from hub.auth.caller import Caller
 from hub.fhir.http import error_response
 from hub.fhir.outcome import Unavailable
 
 log = logging.getLogger("ehrhub.audit")
 
-AUDITED_PREFIX = "/fhir"
+# The FHIR API, the audit reports (they name the patients whose records were accessed), and
+# the management of credentials.
+AUDITED_PREFIXES = ("/fhir", "/audit", "/admin")
 
 
 def audited(method: str, path: str) -> bool:
-    """Tell whether a request is audited: all of /fhir but reading the discovery documents."""
-    under = path == AUDITED_PREFIX or path.startswith(AUDITED_PREFIX + "/")
+    """Tell whether a request is audited: all of /fhir, /audit and /admin but reading the discovery
+    documents."""
+    under = any(path == p or path.startswith(p + "/") for p in AUDITED_PREFIXES)
     return under and not (method in ("GET", "HEAD") and path in UNAUDITED_PATHS)
 
 
@@ -110,8 +114,11 @@ class AuditMiddleware:
                 event_id, recorded, interaction, request, None, Record(), facility_system
             )
         agent = getattr(caller, "client_id", None)
+        token = caller.token_id if caller is not None else None
+        btg = ACCESS if caller is not None and caller.break_glass else None
         try:
-            await app.state.audit.append(event, agent, record.patients)
+            # Positional: stand-ins for the trail in tests take *args.
+            await app.state.audit.append(event, agent, record.patients, token, btg)
         except PyMongoError as error:
             log.error("audit trail not written for %s %s: %s", request.method, request.path, error)
             return False

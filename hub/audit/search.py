@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from hub.audit.trail import AuditTrail
+from hub.audit.event import BTG_LABEL
+from hub.audit.trail import ACCESS, DECLARATION, AuditTrail
 from hub.auth.deps import require_scope
 from hub.auth.roles import Role
 from hub.fhir.bundle import new_bundle
@@ -26,6 +27,7 @@ PARAMS = {
     "patient": "the Patient whose record was accessed: Patient/id, or :identifier=system|value",
     "agent": "the client id of who did it",
     "date": "when it was recorded, with ge, gt, le, lt or eq prefixes",
+    "_security": "BTG: the events of break the glass (declarations and accesses)",
 }
 _CONTROL = {"_count", "_before", "_format", "_summary"}
 _MISSING = {"patient": "_hub.patients.0", "agent": "_hub.agent"}
@@ -95,6 +97,10 @@ async def search(
             query["_id"] = {"$in": [v for v in value.split(",") if v]}
         elif name == "agent":
             query["_hub.agent"] = {"$in": [v for v in value.split(",") if v]}
+        elif name == "_security":
+            # BTG is the one label events carry; any other finds nothing.
+            btg = any(_is_btg(v) for v in value.split(","))
+            query["_hub.btg"] = {"$in": [DECLARATION, ACCESS] if btg else []}
         elif name == "date":
             _narrow(key_range, *_date_range(value))
         elif name == "_before":
@@ -169,7 +175,7 @@ def _date_range(value: str) -> tuple[str | None, str | None]:
     """Return the event-key bounds [low, high) of a date parameter such as ge2026-11-27."""
     prefix = value[:2] if value[:2] in _PREFIXES else "eq"
     raw = value[2:] if value[:2] in _PREFIXES else value
-    start, end = _period(raw)
+    start, end = period(raw)
     low, high = key_of(start), key_of(end)
     return {
         "eq": (low, high),
@@ -180,7 +186,9 @@ def _date_range(value: str) -> tuple[str | None, str | None]:
     }[prefix]
 
 
-def _period(raw: str) -> tuple[datetime, datetime]:
+def period(
+    raw: str, name: str = "date", example: str = "ge2026-11-27"
+) -> tuple[datetime, datetime]:
     """Return the period [start, end) a FHIR date or dateTime value stands for, read as the
     search values read dates; a time must name its zone (the trail records UTC)."""
     try:
@@ -189,10 +197,16 @@ def _period(raw: str) -> tuple[datetime, datetime]:
         found = date_range(raw)
     except BadValue:
         raise BadRequest(
-            f"date takes a FHIR date or dateTime with a timezone (ge2026-11-27), not '{raw}'",
-            expression="date",
+            f"{name} takes a FHIR date or dateTime with a timezone ({example}), not '{raw}'",
+            expression=name,
         ) from None
     return parse_stamp(found.low), parse_stamp(found.high) + timedelta(milliseconds=1)
+
+
+def _is_btg(token: str) -> bool:
+    """Tell whether a token parameter's value is the BTG label: BTG, |BTG or system|BTG."""
+    system, sep, code = token.rpartition("|")
+    return code == BTG_LABEL["code"] and (not sep or system in ("", BTG_LABEL["system"]))
 
 
 def _trail(ctx: Context) -> AuditTrail:

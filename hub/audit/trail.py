@@ -6,8 +6,12 @@ inserts and finds, nothing else (tests/audit/test_append_only.py reads this sour
 
 from typing import Any
 
-from pymongo import DESCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
+
+# `_hub.btg` of the events of break the glass: a declaration, and a request under its token.
+DECLARATION = "declaration"
+ACCESS = "access"
 
 
 class AuditTrail:
@@ -16,10 +20,23 @@ class AuditTrail:
     def __init__(self, collection: AsyncCollection) -> None:
         self.collection = collection
 
-    async def append(self, event: dict[str, Any], agent: str | None, patients: list[str]) -> None:
-        """Store one AuditEvent with the keys its searches use."""
+    async def append(
+        self,
+        event: dict[str, Any],
+        agent: str | None,
+        patients: list[str],
+        token: str | None = None,
+        btg: str | None = None,
+    ) -> None:
+        """Store one AuditEvent with the keys its searches use: who, whose records, the `jti`
+        of the token it was under (of a declaration: the token it issued), and whether it is a
+        break-the-glass DECLARATION or ACCESS."""
         # `at`, the id again: the embedded server answers ranges on `_id` by a collection scan.
-        keys = {"at": event["id"], "agent": agent, "patients": patients}
+        keys: dict[str, Any] = {"at": event["id"], "agent": agent, "patients": patients}
+        if token:
+            keys["token"] = token
+        if btg:
+            keys["btg"] = btg
         doc = {**event, "_id": event["id"], "_hub": keys}
         await self.collection.insert_one(doc)
 
@@ -27,6 +44,15 @@ class AuditTrail:
         """Return at most `limit` AuditEvents a query finds, newest first."""
         cursor = self.collection.find(query, limit=limit).sort("_hub.at", DESCENDING)
         return [_event(doc) async for doc in cursor]
+
+    async def keys(
+        self, query: dict[str, Any], fields: list[str], limit: int = 0
+    ) -> list[dict[str, Any]]:
+        """Return the stored documents a query finds, oldest first, with these fields only
+        (the `_hub` keys included): for reports that read many events."""
+        projection = dict.fromkeys(fields, 1) | {"_id": 0}
+        cursor = self.collection.find(query, projection, limit=limit).sort("_hub.at", ASCENDING)
+        return [doc async for doc in cursor]
 
     async def count(self, query: dict[str, Any]) -> int:
         """Return how many AuditEvents a query finds."""

@@ -5,6 +5,9 @@ from dataclasses import dataclass
 from hub.auth.roles import Role
 from hub.auth.scopes import Scopes
 
+# v3-ActReason's emergency treatment: the purpose of a break-the-glass token.
+EMERGENCY = "ETREAT"
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -23,8 +26,17 @@ class Caller:
     patient: str | None = None
     # The token's `jti`, for the audit trail.
     token_id: str | None = None
+    # The declared purpose of use, a v3-ActReason code: None is ordinary treatment, ETREAT an
+    # emergency declared at /auth/break-glass, whose reason travels with it.
+    purpose: str | None = None
+    break_glass_reason: str | None = None
     # False only for the unrestricted caller of a hub that does not require tokens yet.
     authenticated: bool = True
+
+    @property
+    def break_glass(self) -> bool:
+        """Tell whether the caller acts under a declared emergency (break the glass)."""
+        return self.purpose == EMERGENCY
 
     def allows(self, letter: str, resource_type: str) -> bool:
         """Tell whether the caller may do one SMART interaction (c r u d s) on a type."""

@@ -3,10 +3,13 @@ https://datatracker.ietf.org/doc/html/rfc6749#section-4.4 (client credentials)
 """
 
 import asyncio
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from hub.audit.event import Declaration
 from hub.auth.assertions import (
     ASSERTION_TYPE,
     AssertionRefused,
@@ -14,15 +17,23 @@ from hub.auth.assertions import (
     check_assertion,
     unverified_client,
 )
+from hub.auth.caller import Caller
+from hub.auth.deps import TOKEN_HINT
 from hub.auth.identities import Identities, Identity
 from hub.auth.passwords import verify_secret
+from hub.auth.roles import Role
 from hub.auth.scopes import ScopeError, grant
-from hub.auth.tokens import IssuedToken, Tokens, signing_key
+from hub.auth.tokens import Emergency, IssuedToken, Tokens, signing_key
+from hub.fhir.outcome import BadRequest, Forbidden, Unauthorized
 from hub.settings import Settings
 
 GRANT_TYPE = "client_credentials"
 # One message for an unknown user, a wrong password and a revoked person: no hint which.
 LOGIN_REFUSED = "The username or password is wrong"
+# A declared emergency's reason: long enough to say why, short enough for a token claim.
+REASON_MIN_CHARACTERS = 10
+REASON_MAX_CHARACTERS = 500
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 class OAuthError(Exception):
@@ -97,6 +108,36 @@ class Authority:
             raise OAuthError("invalid_grant", LOGIN_REFUSED)
         return self._issue(person, form.get("scope"))
 
+    async def break_glass(
+        self, caller: Caller, form: dict[str, str]
+    ) -> tuple[IssuedToken, Declaration]:
+        """Answer a clinician's declared emergency with a break-the-glass token: purpose
+        ETREAT, the reason, the scopes of the token presented, and `break_glass_seconds` to
+        live. Only an ordinary token declares: a break-the-glass one cannot renew itself."""
+        if not caller.authenticated or caller.client_id is None:
+            raise Unauthorized(
+                f"Declaring an emergency needs a bearer token: {TOKEN_HINT}", error=None
+            )
+        if caller.role != Role.CLINICIAN:
+            raise Forbidden(
+                f"Only a clinician may declare an emergency (break the glass), "
+                f"not a {caller.role} client"
+            )
+        if caller.break_glass:
+            raise Forbidden(
+                "A break-the-glass token cannot declare another emergency: declare again with "
+                "an ordinary token (from /auth/login or /auth/token)"
+            )
+        reason = _reason(form.get("reason"))
+        patient = _patient(form.get("patient"))
+        identity = await self.identities.get(caller.client_id)
+        if identity is None or identity.revoked:  # revoked since its token was checked
+            raise Unauthorized("The token's client has been revoked or is no longer known")
+        emergency = Emergency(reason, self.settings.break_glass_seconds)
+        issued = self.tokens.issue(identity, caller.scopes, emergency)
+        expires = datetime.fromtimestamp(issued.expires_at, UTC)
+        return issued, Declaration(reason, issued.token_id, expires, patient)
+
     async def _by_secret(self, form: dict[str, str]) -> Identity:
         client_id, secret = form.get("client_id"), form.get("client_secret")
         if not client_id or not secret:
@@ -136,3 +177,38 @@ class Authority:
         except ScopeError as error:
             raise OAuthError("invalid_scope", str(error)) from None
         return self.tokens.issue(identity, scopes)
+
+
+def _reason(given: str | None) -> str:
+    """Return a declared emergency's reason, refusing one missing, too short or too long."""
+    reason = (given or "").strip()
+    if not reason:
+        raise BadRequest(
+            "reason is required: say why this is an emergency (form field reason)",
+            expression="reason",
+        )
+    if len(reason) < REASON_MIN_CHARACTERS:
+        raise BadRequest(
+            f"reason is too short ({len(reason)} characters): say why this is an emergency "
+            f"in {REASON_MIN_CHARACTERS} characters at least",
+            expression="reason",
+        )
+    if len(reason) > REASON_MAX_CHARACTERS:
+        raise BadRequest(
+            f"reason is too long ({len(reason)} characters; at most {REASON_MAX_CHARACTERS})",
+            expression="reason",
+        )
+    return reason
+
+
+def _patient(given: str | None) -> str | None:
+    """Return the Patient reference an emergency is about, if one is given."""
+    if not given or not given.strip():
+        return None
+    rid = given.strip().removeprefix("Patient/")
+    if not _FHIR_ID.fullmatch(rid):
+        raise BadRequest(
+            f"patient takes a Patient reference (Patient/<id>), not {given!r}",
+            expression="patient",
+        )
+    return f"Patient/{rid}"

@@ -12,7 +12,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from hub.auth.caller import Caller
+from hub.auth.caller import EMERGENCY, Caller
 from hub.auth.identities import Identities, Identity
 from hub.auth.roles import Role
 from hub.auth.scopes import ScopeError, Scopes
@@ -51,12 +51,22 @@ class Revoked(TokenError):
 
 
 @dataclass(frozen=True)
+class Emergency:
+    """A declared emergency: why, and how long its break-the-glass token lives."""
+
+    reason: str
+    lifetime_seconds: int
+
+
+@dataclass(frozen=True)
 class IssuedToken:
     """A new access token, as the OAuth2 token response carries it."""
 
     access_token: str
     expires_in: int
     scope: Scopes
+    token_id: str  # its `jti`
+    expires_at: int  # its `exp`, seconds since the epoch
 
     def response(self) -> dict[str, Any]:
         """Return the OAuth2 token response body."""
@@ -105,15 +115,19 @@ class Tokens:
         self.audience = audience
         self.lifetime_seconds = lifetime_seconds
 
-    def issue(self, identity: Identity, scopes: Scopes) -> IssuedToken:
-        """Sign a token for an identity with the scopes granted to it."""
+    def issue(
+        self, identity: Identity, scopes: Scopes, emergency: Emergency | None = None
+    ) -> IssuedToken:
+        """Sign a token for an identity with the scopes granted to it; with an emergency, a
+        break-the-glass token of purpose ETREAT that lives the emergency's lifetime."""
         now = int(time.time())
+        lifetime = emergency.lifetime_seconds if emergency else self.lifetime_seconds
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": identity.client_id,
             "aud": self.audience,
             "iat": now,
-            "exp": now + self.lifetime_seconds,
+            "exp": now + lifetime,
             "jti": uuid.uuid4().hex,
             "scope": str(scopes),
             "role": str(identity.role),
@@ -124,8 +138,10 @@ class Tokens:
             "pat": identity.patient,
         }
         claims.update({k: v for k, v in optional.items() if v is not None})
+        if emergency:
+            claims.update({"purpose": EMERGENCY, "btg_reason": emergency.reason})
         token = jwt.encode(claims, self._key, algorithm=ALGORITHM)
-        return IssuedToken(token, self.lifetime_seconds, scopes)
+        return IssuedToken(token, lifetime, scopes, claims["jti"], claims["exp"])
 
     async def verify(self, token: str) -> Caller:
         """Return the caller a token stands for; raise a TokenError saying why it is refused.
@@ -139,6 +155,9 @@ class Tokens:
             role = Role(claims["role"])
         except (ScopeError, ValueError):
             raise Malformed("The token's scope or role is not one the hub issues") from None
+        purpose, reason = claims.get("purpose"), claims.get("btg_reason")
+        if purpose not in (None, EMERGENCY) or (purpose == EMERGENCY) != isinstance(reason, str):
+            raise Malformed("The token's purpose is not one the hub issues")
         return Caller(
             role=role,
             client_id=identity.client_id,
@@ -147,6 +166,8 @@ class Tokens:
             practitioner=claims.get("prac"),
             patient=claims.get("pat"),
             token_id=claims["jti"],
+            purpose=purpose,
+            break_glass_reason=reason,
         )
 
     def decode(self, token: str) -> dict[str, Any]:

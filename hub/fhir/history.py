@@ -44,7 +44,7 @@ async def instance_history(
         resource_type,
         resource_id,
         ctx.scope,
-        int(below) if below and below.isdigit() and len(below) < 10 else None,
+        int(below) if below and below.isascii() and below.isdigit() and len(below) < 10 else None,
         count + 1,
         ctx.session,
     )

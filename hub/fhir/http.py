@@ -20,6 +20,8 @@ FHIR_JSON = "application/fhir+json"
 _JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
 _FORMATS = {"json", "application/json", "application/fhir+json", "application/json+fhir"}
 _XML_FORMATS = {"xml", "application/xml", "application/fhir+xml", "text/xml"}
+# A form of search parameters, or of credentials, is far smaller than this.
+MAX_FORM_BYTES = 64 * 1024
 
 
 def check_format(request: Request) -> None:
@@ -32,16 +34,11 @@ def check_format(request: Request) -> None:
         raise NotAcceptable(f"Accept: {accept} is not supported: this hub speaks FHIR JSON only")
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """Read and parse a FHIR JSON body, enforcing content type and size."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in _JSON_TYPES:
-        raise UnsupportedMediaType(
-            f"Content-Type {content_type or '(none)'} is not supported: "
-            f"send {FHIR_JSON} or application/json"
-        )
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read a request's body, refusing (413) one larger than `limit` bytes before reading it
+    whole."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is {declared} bytes; the limit is {limit} bytes")
     chunks = []
     size = 0
@@ -50,7 +47,18 @@ async def read_json(request: Request, limit: int) -> Any:
         if size > limit:
             raise PayloadTooLarge(f"The body is larger than the limit of {limit} bytes")
         chunks.append(chunk)
-    body = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """Read and parse a FHIR JSON body, enforcing content type and size."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"Content-Type {content_type or '(none)'} is not supported: "
+            f"send {FHIR_JSON} or application/json"
+        )
+    body = await read_body(request, limit)
     if not body.strip():
         raise BadRequest("The request has no body; a FHIR resource was expected")
     try:
@@ -66,7 +74,7 @@ async def form_params(request: Request) -> list[tuple[str, str]]:
         raise UnsupportedMediaType(
             f"POST _search takes application/x-www-form-urlencoded, not {content_type or '(none)'}"
         )
-    body = (await request.body()).decode("utf-8", errors="replace")
+    body = (await read_body(request, MAX_FORM_BYTES)).decode("utf-8", errors="replace")
     return parse_qsl(body, keep_blank_values=True)
 
 

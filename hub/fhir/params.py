@@ -12,7 +12,7 @@ def page_size(ctx: Context, params: dict[str, str]) -> int:
     raw = params.get("_count")
     if raw is None:
         return int(ctx.settings.default_page_size)
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise BadRequest(f"_count must be a whole number, not '{raw}'", expression="_count")
     return max(1, min(int(raw), int(ctx.settings.max_page_size)))
 

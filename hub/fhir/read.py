@@ -23,7 +23,7 @@ async def vread(ctx: Context, resource_type: str, resource_id: str, version: str
     storable_type(resource_type)
     require_scope(ctx.caller, "r", resource_type)
     stored = None
-    if version.isdigit():
+    if version.isascii() and version.isdigit():
         stored = await ctx.store.version(
             resource_type, resource_id, int(version), ctx.scope, ctx.session
         )

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from hub.audit import search as audit
 from hub.auth.caller import UNRESTRICTED_CALLER
-from hub.auth.deps import authenticate
+from hub.auth.deps import authenticate, require_scope
 from hub.fhir import create, delete, everything, history, read, search, transaction, update
 from hub.fhir.capabilities import capability_statement
 from hub.fhir.http import (
@@ -32,7 +32,7 @@ protected = APIRouter(prefix="/fhir", dependencies=[Depends(authenticate)])
 _RETURN = {"minimal", "representation", "OperationOutcome"}
 
 
-def context(request: Request) -> Context:
+async def context(request: Request) -> Context:
     """Build the interaction context of one request."""
     check_format(request)
     state = request.app.state
@@ -40,7 +40,7 @@ def context(request: Request) -> Context:
     return Context(
         store=state.store,
         settings=state.settings,
-        scope=state.scope_of(request),
+        scope=await state.scope_of(request),
         base=base_url(request, state.settings.public_base_url),
         prefer_return=wanted if wanted in _RETURN else "representation",
         strict=prefer(request, "handling") == "strict",
@@ -177,6 +177,8 @@ async def search_compartment(
     """Search one patient's compartment: `Patient/{id}/{type}?...`."""
     if resource_type != "Patient":
         raise NotFound(f"Compartment search is offered on Patient, not {resource_type}")
+    # Refused before the Patient is looked up: a 404 would tell that it does not exist.
+    require_scope(ctx.caller, "s", compartment_type)
     patient = await ctx.store.current("Patient", resource_id, ctx.scope)
     if patient is None or patient.deleted:
         raise NotFound(f"Patient/{resource_id} is not known")

@@ -12,6 +12,7 @@ from pymongo.errors import ConnectionFailure
 
 from hub.fhir import lookahead
 from hub.fhir.attribution import check_claims, check_scopes, taken_message
+from hub.fhir.consents import check_consents
 from hub.fhir.entry import Entry, check, parse_etag
 from hub.fhir.outcome import (
     BadRequest,
@@ -232,6 +233,7 @@ async def commit(
             raise error.locate(entry.path) from None
     check_scopes(ctx, entries)
     check_claims(ctx, entries)
+    await check_consents(ctx, entries)
     for attempt in range(ctx.settings.write_retries):
         try:
             async with ctx.store.mongo.transaction() as session:
@@ -239,6 +241,7 @@ async def commit(
                 plan = await _apply(inside, entries)
                 if after is not None:
                     await after(inside, plan)
+            ctx.store.committed({e.target.resource_type for e in entries})
             return [plan.results[i] for i in range(len(entries))]
         except VersionConflict:
             if any(e.if_match for e in entries):

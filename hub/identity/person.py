@@ -13,6 +13,11 @@ from hub.store.resources import Stored
 MAX_RECORDS = 100
 
 
+def national_id_key(system: str, value: str) -> str:
+    """Return the search key of a Patient carrying this national identifier."""
+    return f"Patient.identifier{TOKEN}{value}|{system}"
+
+
 def national_ids(ctx: Context, patient: Stored) -> list[str]:
     """Return the patient's values of the national identifier."""
     system = ctx.settings.national_id_system
@@ -40,7 +45,7 @@ async def same_person(ctx: Context, patient: Stored) -> list[str]:
     pending = [patient]
     while pending and len(found) < MAX_RECORDS:
         current = pending.pop()
-        keys = [f"Patient.identifier{TOKEN}{v}|{system}" for v in national_ids(ctx, current)]
+        keys = [national_id_key(system, v) for v in national_ids(ctx, current)]
         linked = await ctx.store.currents(
             [f"Patient/{i}" for i in _links(current) if i not in found], ctx.scope, ctx.session
         )

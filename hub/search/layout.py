@@ -13,8 +13,9 @@ from pathlib import Path
 from hub.store.resources import ResourceStore
 
 log = logging.getLogger("ehrhub.search")
-# Raise when extract.py writes keys differently; the registry's changes are seen by its hash.
-KEY_FORMAT = 2
+# Raise when extract.py writes keys differently, or the visibility keys written with them
+# (hub/store/scope.py) change; the registry's changes are seen by its hash.
+KEY_FORMAT = 3
 _REGISTRY = Path(__file__).with_name("parameters.json")
 _PROGRESS_SECONDS = 5.0
 

@@ -38,6 +38,9 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("_hub.patients", ASCENDING), ("_hub.at", ASCENDING)], {"name": "patient_time"}),
         ([("_hub.agent", ASCENDING), ("_hub.at", ASCENDING)], {"name": "agent_time"}),
         ([("_hub.at", ASCENDING)], {"name": "time"}),
+        # Break the glass: declarations and the accesses under their tokens, a few among
+        # millions. Sparse, so that ordinary events cost it nothing.
+        ([("_hub.btg", ASCENDING)], {"name": "btg", "sparse": True}),
     ],
 }
 

@@ -18,9 +18,11 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from consent import security_labels
 from hub.store.mongo import Mongo
-from hub.store.scope import Scope
+from hub.store.scope import Scope, visibility_keys
 
 INTERNAL = ("_id", "_hub")
+# The types whose writes change who may see which records.
+VISIBILITY_TYPES = frozenset({"Patient", "Consent", "Organization"})
 # Type history reads time windows backwards from now: the first spans a second, each next one
 # four times more, down to a time before any version this software can have written. Small
 # first windows keep a page cheap right after a bulk import, when one second holds thousands.
@@ -143,6 +145,9 @@ class ResourceStore:
         self.mongo = mongo
         # The search values of a resource, written with it into `_hub.sv`.
         self.index_keys = index_keys
+        # How many writes of what decides visibility (Patient, Consent, Organization) this
+        # process committed: what was remembered of them before is stale.
+        self.changes = 0
 
     async def current(
         self,
@@ -155,7 +160,7 @@ class ResourceStore:
         doc = await self.mongo.resources.find_one(
             scope.apply({"_id": key(resource_type, resource_id)}), session=session
         )
-        return Stored(doc) if doc else None
+        return Stored(doc) if doc and scope.admits(doc) else None
 
     async def currents(
         self, keys: list[str], scope: Scope, session: AsyncClientSession | None = None
@@ -164,7 +169,7 @@ class ResourceStore:
         if not keys:
             return {}
         cursor = self.mongo.resources.find(scope.apply({"_id": {"$in": keys}}), session=session)
-        return {doc["_id"]: Stored(doc) async for doc in cursor}
+        return {doc["_id"]: Stored(doc) async for doc in cursor if scope.admits(doc)}
 
     async def version(
         self,
@@ -184,7 +189,7 @@ class ResourceStore:
             scope.apply({"_id": f"{key(resource_type, resource_id)}/_history/{version}"}),
             session=session,
         )
-        return Stored(doc) if doc else None
+        return Stored(doc) if doc and scope.admits(doc) else None
 
     async def instance_history(
         self,
@@ -209,7 +214,7 @@ class ResourceStore:
         ]
         if older:
             cursor = self.mongo.history.find(scope.apply({"_id": {"$in": older}}), session=session)
-            found += [Stored(doc) async for doc in cursor]
+            found += [Stored(doc) async for doc in cursor if scope.admits(doc)]
         return sorted(found, key=lambda s: s.version, reverse=True)
 
     async def type_history(
@@ -269,7 +274,7 @@ class ResourceStore:
         query = query | (current or {})
         for collection in collections:
             cursor = collection.find(scope.apply(query), session=session).sort(order).limit(count)
-            found += [Stored(doc) async for doc in cursor]
+            found += [Stored(doc) async for doc in cursor if scope.admits(doc)]
         found.sort(key=lambda s: (s.timestamp, s.doc["_id"]), reverse=True)
         return found[:count]
 
@@ -282,10 +287,21 @@ class ResourceStore:
         limit: int = 0,
     ) -> list[Stored]:
         """Return the current, undeleted resources a query finds (at most `limit`, if given)."""
+        # A scope's last test may refuse some of what the database finds: then the limit is
+        # counted here, on what passes.
         cursor = self.mongo.resources.find(
-            scope.apply(query), projection, session=session, limit=limit
+            scope.apply(query),
+            scope.projection(projection),
+            session=session,
+            limit=limit if scope.check is None else 0,
         )
-        return [Stored(doc) async for doc in cursor if not doc.get("_hub", {}).get("del")]
+        found: list[Stored] = []
+        async for doc in cursor:
+            if not doc.get("_hub", {}).get("del") and scope.admits(doc):
+                found.append(Stored(doc))
+                if len(found) == limit:
+                    break
+        return found
 
     async def held_elsewhere(
         self, keys: list[str], scope: Scope, session: AsyncClientSession | None = None
@@ -318,7 +334,10 @@ class ResourceStore:
         async for doc in self.mongo.resources.find({}, batch_size=batch):
             resource = {k: v for k, v in doc.items() if k not in INTERNAL}
             keys = [] if doc["_hub"].get("del") else self.index_keys(resource)
-            updates.append(UpdateOne({"_id": doc["_id"]}, {"$set": {"_hub.sv": keys}}))
+            see = visibility_keys(doc["resourceType"], doc["id"], doc["_hub"].get("fac"), keys)
+            updates.append(
+                UpdateOne({"_id": doc["_id"]}, {"$set": {"_hub.sv": keys, "_hub.see": see}})
+            )
             if len(updates) >= batch:
                 await self.mongo.resources.bulk_write(updates, ordered=False)
                 done += len(updates)
@@ -330,6 +349,11 @@ class ResourceStore:
             progress(done, total)
         await self.mongo.meta.replace_one({"_id": "search"}, {"layout": layout}, upsert=True)
         return done
+
+    def committed(self, resource_types: set[str]) -> None:
+        """Note a committed write of these types (hub.auth.visibility forgets what it knew)."""
+        if not VISIBILITY_TYPES.isdisjoint(resource_types):
+            self.changes += 1
 
     async def claim_conditions(self, criteria_keys: list[str], session: AsyncClientSession) -> None:
         """Touch the records of conditional creates, so that racing transactions conflict."""
@@ -400,6 +424,7 @@ class ResourceStore:
             labels = security_labels(doc)
             if labels:
                 internal["labels"] = labels
+        internal["see"] = visibility_keys(w.resource_type, w.id, facility, internal.get("sv", []))
         doc["_id"] = key(w.resource_type, w.id)
         doc["_hub"] = internal
         return doc

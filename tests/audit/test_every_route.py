@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from support import patient
 
 from hub.audit.interactions import BY_METHOD, BY_METHOD_ROUTES, BY_ROUTE, UNAUDITED_PATHS
+from hub.audit.middleware import AUDITED_PREFIXES
 
 
 def api_routes(routes: list[Any]) -> list[APIRoute]:
@@ -26,10 +27,11 @@ def api_routes(routes: list[Any]) -> list[APIRoute]:
 
 
 def fhir_routes(app: Any) -> list[tuple[str, str, str]]:
-    """Return (endpoint name, method, path template) of every FHIR route."""
+    """Return (endpoint name, method, path template) of every audited route: the FHIR API,
+    the audit reports and the admin endpoints."""
     found = []
     for route in api_routes(app.routes):
-        if isinstance(route, APIRoute) and route.path.startswith("/fhir"):
+        if isinstance(route, APIRoute) and route.path.startswith(AUDITED_PREFIXES):
             for method in sorted(route.methods):
                 if not (method == "GET" and route.path in UNAUDITED_PATHS):
                     found.append((route.name, method, route.path))
@@ -48,6 +50,7 @@ async def test_every_fhir_route_is_audited(app: Any, client: httpx.AsyncClient) 
         "compartment_type": "Observation",
         "event_id": "x1",
         "rest": "x1/_history",
+        "client_id": "x1",
     }
     routes = fhir_routes(app)
     assert len(routes) > 20

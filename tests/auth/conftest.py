@@ -1,6 +1,7 @@
-"""A second hub on the session's database with tokens required, as a secured deployment runs.
+"""A second hub on the session's database, with a probe route, and a client of it that sends
+no token unless a test gives one.
 
-It shares the database (and so the identities and signing key) with the open app of
+It shares the database (and so the identities and signing key) with the app of
 tests/conftest.py, as hub processes on one database do.
 """
 
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import Depends
+from support import hub_client
 
 from hub.app import create_app
 from hub.auth.deps import require
@@ -21,8 +23,10 @@ PROBE = "/probe/patient-read"
 
 @pytest.fixture(scope="session")
 def secured_settings(settings: Settings) -> Settings:
-    """Return the session's settings with tokens required."""
-    return settings.model_copy(update={"auth_required": True})
+    """Return a copy of the session's settings, which require tokens as the hub does by
+    default."""
+    assert settings.auth_required
+    return settings.model_copy()
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +44,6 @@ async def secured_app(secured_settings: Settings) -> AsyncIterator[Any]:
 
 @pytest.fixture(scope="session")
 async def secured(secured_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Return an HTTP client talking to the secured hub in process."""
-    transport = httpx.ASGITransport(app=secured_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
+    """Return an HTTP client talking to the secured hub in process, sending no token itself."""
+    async with hub_client(secured_app) as client:
         yield client

@@ -12,9 +12,11 @@ import jwt
 import pytest
 from auth.conftest import PROBE
 from auth.helpers import bearer, challenge, register, token_for
-from support import FHIR_JSON, patient
+from support import FHIR_JSON, hub_client, patient
 
+from hub.app import create_app
 from hub.auth.tokens import signing_key
+from hub.settings import Settings
 
 
 async def crafted(app: Any, identity: Any, **claims: Any) -> str:
@@ -231,15 +233,21 @@ async def test_token_and_login_need_no_token(secured: httpx.AsyncClient) -> None
     assert login.status_code == 400 and login.json()["error"] == "invalid_grant"
 
 
-async def test_while_tokens_are_optional_a_given_token_is_still_checked(
-    app: Any, client: httpx.AsyncClient
+def test_tokens_are_required_by_default() -> None:
+    assert Settings.model_fields["auth_required"].default is True
+
+
+async def test_switched_off_a_call_without_a_token_passes_and_a_given_one_is_checked(
+    app: Any, settings: Settings
 ) -> None:
     identity, secret = await register(app, "facility")
-    token = await token_for(client, identity, secret)
+    open_app = create_app(settings.model_copy(update={"auth_required": False}))
+    async with open_app.router.lifespan_context(open_app), hub_client(open_app) as client:
+        token = await token_for(client, identity, secret)
 
-    without = await client.get("/fhir/Patient", params={"_count": "1"})
-    good = await client.get("/fhir/Patient", params={"_count": "1"}, headers=bearer(token))
-    bad = await client.get("/fhir/Patient", headers=bearer(tampered(token, fac="OTHER")))
+        without = await client.get("/fhir/Patient", params={"_count": "1"})
+        good = await client.get("/fhir/Patient", params={"_count": "1"}, headers=bearer(token))
+        bad = await client.get("/fhir/Patient", headers=bearer(tampered(token, fac="OTHER")))
 
     assert without.status_code == 200
     assert good.status_code == 200

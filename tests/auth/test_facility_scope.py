@@ -1,6 +1,6 @@
 """Facility scoping: a facility system writes as itself and reads back only its own records.
 
-Real HTTP against the real app, whose tokens are optional: a call with a token is scoped.
+Real HTTP against the real app: every call carries a token, and a facility's is scoped.
 """
 
 from dataclasses import dataclass
@@ -208,7 +208,7 @@ async def test_every_store_read_of_a_facility_is_scoped(
 
 
 async def test_another_facilitys_records_look_absent(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, anonymous: httpx.AsyncClient, world: World
 ) -> None:
     a, pa, pb, oa, ob = world.a, world.pa, world.pb, world.oa, world.ob
     for path in (
@@ -258,24 +258,26 @@ async def test_another_facilitys_records_look_absent(
     assert body["total"] == 2
     history = (await client.get("/fhir/Patient/_history?_count=50", headers=a.headers)).json()
     assert ids(history) == {f"Patient/{pa}"}
-    # Without a token (while tokens are optional) everything is seen, B's records included.
-    body = (await client.get(f"/fhir/Patient/{pa}/$everything", headers=FHIR_JSON)).json()
-    assert ids(body) == {f"Patient/{pa}", f"Patient/{pb}", f"Observation/{oa}", f"Observation/{ob}"}
+    # B sees its own part of the person, and a call without a token sees nothing at all.
+    body = (await client.get(f"/fhir/Patient/{pb}/$everything", headers=world.b.headers)).json()
+    assert ids(body) == {f"Patient/{pb}", f"Observation/{ob}"}
+    response = await anonymous.get(f"/fhir/Patient/{pa}/$everything", headers=FHIR_JSON)
+    assert response.status_code == 401
 
 
-async def test_records_written_without_a_token_are_not_a_facilitys(
-    app: Any, client: httpx.AsyncClient
+async def test_records_written_without_a_facility_token_are_not_a_facilitys(
+    app: Any, client: httpx.AsyncClient, admin: httpx.AsyncClient
 ) -> None:
     a = await facility(app, client)
-    response = await client.post("/fhir/Patient", json=patient(), headers=FHIR_JSON)
-    assert response.status_code == 201
+    response = await admin.post("/fhir/Practitioner", json={"resourceType": "Practitioner"})
+    assert response.status_code == 201, response.text
     assert (
-        await client.get(f"/fhir/Patient/{response.json()['id']}", headers=a.headers)
+        await client.get(f"/fhir/Practitioner/{response.json()['id']}", headers=a.headers)
     ).status_code == 404
 
 
 async def test_each_facility_gets_its_own_copy_by_conditional_create(
-    app: Any, client: httpx.AsyncClient
+    app: Any, client: httpx.AsyncClient, admin: httpx.AsyncClient
 ) -> None:
     a, b = await facility(app, client), await facility(app, client)
     mrn = {"system": "https://moh.gov.vn/fhir/sid/mrn/shared", "value": unique()}
@@ -291,9 +293,9 @@ async def test_each_facility_gets_its_own_copy_by_conditional_create(
         assert "_hub" not in again.text
     assert made[a.code] != made[b.code]
     search = f"/fhir/Patient?identifier={mrn['system']}|{mrn['value']}"
-    assert ids((await client.get(search, headers=FHIR_JSON)).json()) == {
-        f"Patient/{i}" for i in made.values()
-    }
+    for who in (a, b):
+        found = (await client.get(search, headers=who.headers)).json()
+        assert ids(found) == {f"Patient/{made[who.code]}"}
     # Updated by its facility, the record and its history stay attributed to it, labels kept.
     update = body | {"id": made[a.code], "gender": "female"}
     response = await client.put(f"/fhir/Patient/{made[a.code]}", json=update, headers=a.headers)
@@ -306,10 +308,12 @@ async def test_each_facility_gets_its_own_copy_by_conditional_create(
         assert doc["_hub"]["labels"] == [f"{HIV['system']}|{HIV['code']}"]
     other = await mongo.resources.find_one({"_id": f"Patient/{made[b.code]}"})
     assert other["_hub"]["fac"] == b.code
-    # A write without a token keeps the record's facility.
-    response = await client.put(f"/fhir/Patient/{made[a.code]}", json=update, headers=FHIR_JSON)
-    assert response.status_code == 200
-    assert (await mongo.resources.find_one({"_id": f"Patient/{made[a.code]}"}))["_hub"][
+    # A write without a facility token (the admin's, of the registry) keeps the record's facility.
+    organization = await created(client, a, _organization(a.code))
+    renamed = _organization(a.code) | {"id": organization, "name": "Bệnh viện A"}
+    response = await admin.put(f"/fhir/Organization/{organization}", json=renamed)
+    assert response.status_code == 200, response.text
+    assert (await mongo.resources.find_one({"_id": f"Organization/{organization}"}))["_hub"][
         "fac"
     ] == a.code
 
@@ -379,7 +383,7 @@ async def test_a_bundle_claiming_another_facility_is_refused_whole(
         issue = response.json()["issue"][0]
         assert f"Bundle.{where}" in issue["diagnostics"] and b.code in issue["diagnostics"]
         assert issue["expression"] == ["Bundle.entry[1]"]
-    found = await client.get(f"/fhir/Patient?identifier={CCCD}|{cccd}", headers=FHIR_JSON)
+    found = await client.get(f"/fhir/Patient?identifier={CCCD}|{cccd}", headers=a.headers)
     assert found.json()["total"] == 0, "nothing of a refused bundle is written"
     # Its own Organization, tags and source are fine.
     own = patient(

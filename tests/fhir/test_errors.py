@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from support import FHIR_JSON, patient, unique
+from support import FHIR_JSON, TokenAuth, hub_client, patient, unique
 
 from hub.app import create_app
 from hub.settings import Settings
@@ -38,24 +38,17 @@ def nested(depth: int, leaf: str, wrap: str) -> str:
 
 
 @pytest.fixture
-async def lenient(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Return a client that reports a server error as a 500 response instead of raising it."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as c:
-        yield c
-
-
-@pytest.fixture
-async def small_body_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """Return a client of a second hub that accepts bodies of at most 1000 bytes."""
+async def small_body_client(
+    settings: Settings, suite_auth: TokenAuth
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Return a client, as the session's facility, of a second hub that accepts bodies of at
+    most 1000 bytes."""
     small = Settings(
         mongodb_uri=settings.mongodb_uri, database=settings.database, max_body_bytes=1000
     )
     app = create_app(small)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as c:
-            yield c
+    async with app.router.lifespan_context(app), hub_client(app, suite_auth) as c:
+        yield c
 
 
 # request bodies

@@ -4,7 +4,6 @@ https://hl7.org/fhir/R4/http.html#transaction
 """
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -84,14 +83,6 @@ def assert_outcome(
         expressions = [e for i in issues for e in i.get("expression", [])]
         assert any(e.startswith(where) for e in expressions), expressions
     return outcome
-
-
-@pytest.fixture
-async def lenient(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Return a client that reports a server error as a 500 response instead of raising it."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as c:
-        yield c
 
 
 # Synthea

@@ -5,8 +5,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import httpx
-from support import find_resources, transact
+from support import FacilityClients, find_resources, transact
 
 from adapters.base import Facility, Rejection
 from adapters.csv import parse
@@ -29,8 +28,9 @@ def table(name: str) -> list[dict[str, str]]:
     return [row for _, row in read(EXAMPLE / name, load(MAPPING))]
 
 
-async def test_the_worked_example_lands_in_the_hub(client: httpx.AsyncClient) -> None:
+async def test_the_worked_example_lands_in_the_hub(facility_client: FacilityClients) -> None:
     facility = Facility("01801", "Bệnh viện Đa khoa Minh An")
+    client = await facility_client(facility.code)
     found = bundles(EXAMPLE, facility)
     assert len(found) == len(table("benh_nhan.csv")) == 10
     for bundle in found:
@@ -64,9 +64,10 @@ async def test_the_worked_example_lands_in_the_hub(client: httpx.AsyncClient) ->
 
 
 async def test_sending_twice_creates_nothing_and_a_corrected_row_updates(
-    client: httpx.AsyncClient, tmp_path: Path
+    facility_client: FacilityClients, tmp_path: Path
 ) -> None:
     facility = Facility("01802", "Bệnh viện Đa khoa Minh An")
+    client = await facility_client(facility.code)
     for bundle in bundles(EXAMPLE, facility):
         await transact(client, bundle)
     for bundle in bundles(EXAMPLE, facility):

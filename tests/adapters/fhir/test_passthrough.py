@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import httpx
-from support import FIXTURES, find_resources, fixture_json, transact
+from support import FIXTURES, FacilityClients, find_resources, fixture_json, transact
 
 from adapters.base import FACILITY_SYSTEM, Facility, Rejection
 from adapters.fhir import parse
@@ -22,9 +22,10 @@ async def counts(client: httpx.AsyncClient, patient_id: str) -> dict[str, int]:
 
 
 async def test_a_synthea_bundle_passes_through_once_with_attribution(
-    client: httpx.AsyncClient,
+    facility_client: FacilityClients,
 ) -> None:
     facility = Facility("01901", "Bệnh viện Bạch Mai")
+    client = await facility_client(facility.code)
     (bundle,) = parse(SYNTHEA, facility)
     await transact(client, bundle)
     (patient,) = await find_resources(
@@ -58,9 +59,10 @@ async def test_a_synthea_bundle_passes_through_once_with_attribution(
 
 
 async def test_ndjson_in_small_groups_resolves_references_and_is_idempotent(
-    client: httpx.AsyncClient, tmp_path: Path
+    facility_client: FacilityClients, tmp_path: Path
 ) -> None:
     facility = Facility("79002", "Bệnh viện Chợ Rẫy")
+    client = await facility_client(facility.code)
     entries = fixture_json("synthea", SYNTHEA.name)["entry"]
     lines = []
     for entry in entries:

@@ -5,9 +5,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fhir.resources.R4B import get_fhir_model_class
-from support import FHIR_JSON, FIXTURES, unique
+from support import FHIR_JSON, FIXTURES, FacilityClients, unique
 
 from adapters.base import Facility, Rejection
 from adapters.hl7v2 import parse
@@ -52,9 +51,9 @@ def message_type(path: Path) -> str:
     return "^".join(msh[8].split("^")[:2])
 
 
-def outputs() -> list[tuple[Path, Any]]:
-    """Return every fixture's outputs, for one facility of this test's own."""
-    facility = Facility(unique("hl7-"), "Bệnh viện thử nghiệm")
+def outputs(facility: Facility | None = None) -> list[tuple[Path, Any]]:
+    """Return every fixture's outputs, for the facility given or one of this test's own."""
+    facility = facility or Facility(unique("hl7-"), "Bệnh viện thử nghiệm")
     return [
         (p, o) for p in MESSAGES for o in parse(p.read_text(encoding="utf-8"), facility, p.name)
     ]
@@ -79,9 +78,11 @@ def test_every_message_gives_one_bundle_or_rejection() -> None:
             assert path.name in output.source
 
 
-async def test_every_bundle_is_accepted_by_the_hub(client: httpx.AsyncClient) -> None:
+async def test_every_bundle_is_accepted_by_the_hub(facility_client: FacilityClients) -> None:
+    facility = Facility(unique("hl7-"), "Bệnh viện thử nghiệm")
+    client = await facility_client(facility.code)
     refused = []
-    for path, output in outputs():
+    for path, output in outputs(facility):
         if isinstance(output, Rejection):
             continue
         response = await client.post("/fhir", json=output, headers=FHIR_JSON)

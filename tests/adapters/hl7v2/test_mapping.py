@@ -4,7 +4,7 @@ import base64
 from typing import Any
 
 import httpx
-from support import FHIR_JSON, FIXTURES, unique
+from support import FHIR_JSON, FIXTURES, FacilityClients, unique
 
 from adapters.base import BHYT_SYSTEM, CCCD_SYSTEM, UCUM_SYSTEM, Facility, Rejection
 from adapters.hl7v2 import parse
@@ -148,9 +148,10 @@ def test_insurance_card_goes_under_the_national_card_system() -> None:
 
 
 async def test_a_lab_result_never_overwrites_what_the_adt_feed_said(
-    client: httpx.AsyncClient,
+    facility_client: FacilityClients,
 ) -> None:
     facility = Facility(unique("hl7-"))
+    client = await facility_client(facility.code)
     discharge = VN_ADT.replace("ADT^A01", "ADT^A03").replace("|A01|", "|A03|")
     discharge = discharge.replace("20261101083000\rDG1", "20261101083000|20261105100000\rDG1", 1)
     await post(client, bundle_of(discharge, facility))
@@ -304,8 +305,9 @@ def test_decimal_commas_and_lowercase_flags_are_read() -> None:
     assert glucose["interpretation"][0]["coding"][0]["code"] == "H"
 
 
-async def test_a40_links_the_merged_patients(client: httpx.AsyncClient) -> None:
+async def test_a40_links_the_merged_patients(facility_client: FacilityClients) -> None:
     facility = Facility(unique("hl7-"))
+    client = await facility_client(facility.code)
     bundle = bundle_of(fixture("ADT-A40-01.hl7"), facility)
     survivor, prior = resources(bundle, "Patient")
     assert survivor["identifier"][0]["value"] == "12345"
@@ -320,8 +322,9 @@ async def test_a40_links_the_merged_patients(client: httpx.AsyncClient) -> None:
     assert stored_prior["link"][0]["other"]["reference"] == f"Patient/{stored['id']}"
 
 
-async def test_sending_a_message_twice_keeps_one_copy(client: httpx.AsyncClient) -> None:
+async def test_sending_a_message_twice_keeps_one_copy(facility_client: FacilityClients) -> None:
     facility = Facility(unique("hl7-"))
+    client = await facility_client(facility.code)
     for name in ("ADT-A01-01.hl7", "ORU-R01-01.hl7"):
         bundle = bundle_of(fixture(name), facility)
         await post(client, bundle)
@@ -332,8 +335,11 @@ async def test_sending_a_message_twice_keeps_one_copy(client: httpx.AsyncClient)
                 assert len(found) == 1, (name, kind, resource["identifier"][0])
 
 
-async def test_a08_with_a_changed_name_updates_the_patient(client: httpx.AsyncClient) -> None:
+async def test_a08_with_a_changed_name_updates_the_patient(
+    facility_client: FacilityClients,
+) -> None:
     facility = Facility(unique("hl7-"))
+    client = await facility_client(facility.code)
     text = fixture("ADT-A08-01.hl7")
     await post(client, bundle_of(text, facility))
     mrn = {"system": facility.system("mrn"), "value": "PATID1234"}
@@ -345,8 +351,11 @@ async def test_a08_with_a_changed_name_updates_the_patient(client: httpx.AsyncCl
     assert after["name"][0]["family"] == "NGUYEN"
 
 
-async def test_a_messy_feed_lf_bom_escapes_and_repetitions(client: httpx.AsyncClient) -> None:
+async def test_a_messy_feed_lf_bom_escapes_and_repetitions(
+    facility_client: FacilityClients,
+) -> None:
     facility = Facility(unique("hl7-"))
+    client = await facility_client(facility.code)
     crlf = fixture("ADT01-28.hl7").replace("\n", "\r\n")
     assert crlf.startswith("\ufeffMSH")
     # Two messages in one file, one with CRLF, one with LF and a BOM; escapes in PID-5.

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support import find_resources, transact
+from support import FacilityClients, find_resources, transact
 
 from adapters import csv as csv_adapter
 from adapters import hl7v2
@@ -247,16 +247,18 @@ async def check_held(client: httpx.AsyncClient, facility: SimFacility, made: lis
 
 
 async def test_the_hl7v2_feeds_land_in_the_hub_once(
-    client: httpx.AsyncClient, tmp_path: Path
+    facility_client: FacilityClients, tmp_path: Path
 ) -> None:
     for facility, made, found in hl7_bundles(tmp_path):
+        client = await facility_client(facility.code)
         await send_twice(client, found)
         await check_held(client, facility, made)
 
 
 async def test_the_csv_exports_land_in_the_hub_once(
-    client: httpx.AsyncClient, tmp_path: Path
+    facility_client: FacilityClients, tmp_path: Path
 ) -> None:
     for facility, made, found in csv_bundles(tmp_path):
+        client = await facility_client(facility.code)
         await send_twice(client, found)
         await check_held(client, facility, made)

@@ -12,7 +12,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live import REPO, clean_env, ehrhub, start_hub, stop_hub, wait_for_output
+from live import (
+    REPO,
+    bearer_of,
+    clean_env,
+    create_client,
+    ehrhub,
+    start_hub,
+    stop_hub,
+    sync_credentials,
+    wait_for_output,
+)
 
 from adapters.base import TZ_VN, Facility
 from adapters.sync.mllp import Receiver
@@ -165,6 +175,11 @@ class Hub:
         self.database = f"test_mllp_{uuid.uuid4().hex[:12]}"
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
+        # The facility's system, registered on the database before the hub first starts.
+        self.client = create_client(
+            "--role", "facility", "--facility", FACILITY, "--mongodb-uri", mongodb_uri,
+            database=self.database,
+        )  # fmt: skip
 
     def start(self) -> None:
         self.process = start_hub(self.log, *self.args, database=self.database)
@@ -192,7 +207,11 @@ def listener(hub: Hub, tmp_path: Path) -> Iterator[int]:
         process = subprocess.Popen(
             ehrhub(*args, "--outbox", str(tmp_path / "outbox.sqlite")),
             cwd=REPO,
-            env=clean_env(sync_backoff_base_seconds="0.2", sync_backoff_max_seconds="1"),
+            env=clean_env(
+                sync_backoff_base_seconds="0.2",
+                sync_backoff_max_seconds="1",
+                **sync_credentials(hub.client),
+            ),
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -227,7 +246,8 @@ def patients(client: httpx.Client, hub: Hub, mrn: str) -> int:
 
 
 def assert_hub_holds_each_patient_once(hub: Hub) -> None:
-    with httpx.Client(timeout=10) as client:
+    headers = bearer_of(hub.fhir.removesuffix("/fhir"), hub.client)
+    with httpx.Client(timeout=10, headers=headers) as client:
         deadline = time.monotonic() + DELIVERY_SECONDS
         while any(patients(client, hub, mrn) == 0 for mrn in MAPPED.values()):
             assert time.monotonic() < deadline, "the acknowledged messages never reached the hub"

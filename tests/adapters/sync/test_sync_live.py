@@ -14,7 +14,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live import REPO, clean_env, ehrhub, run_ehrhub, start_hub, stop_hub, wait_for_output
+from live import (
+    REPO,
+    bearer_of,
+    clean_env,
+    create_client,
+    ehrhub,
+    run_ehrhub,
+    start_hub,
+    stop_hub,
+    sync_credentials,
+    wait_for_output,
+)
 
 from adapters.base import Facility
 from adapters.sync.outbox import Outbox
@@ -59,6 +70,11 @@ class Hub:
         self.fhir = f"http://127.0.0.1:{self.port}/fhir"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        # The system of the facility that the claims come from, registered on the database.
+        self.client = create_client(
+            "--role", "facility", "--facility", FACILITY, "--mongodb-uri", mongodb_uri,
+            database=self.database,
+        )  # fmt: skip
 
     def start(self) -> None:
         """Start the hub and wait until it serves."""
@@ -92,7 +108,7 @@ def start_sync(claims: Path, hub: Hub, outbox: Path, log: Path) -> subprocess.Po
         return subprocess.Popen(
             [*ehrhub(*args), "--batch", "10"],
             cwd=REPO,
-            env=clean_env(**FAST_RETRIES),
+            env=clean_env(**FAST_RETRIES, **sync_credentials(hub.client)),
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -122,7 +138,8 @@ def wait_until_sent(outbox: Path, count: int, sync: subprocess.Popen[bytes]) -> 
 def assert_hub_holds_each_episode_once(hub: Hub) -> None:
     """Check the hub has exactly one Encounter per episode of the file, and no other."""
     visit = Facility(FACILITY).system("visit")
-    with httpx.Client(timeout=30) as client:
+    headers = bearer_of(hub.fhir.removesuffix("/fhir"), hub.client)
+    with httpx.Client(timeout=30, headers=headers) as client:
         total = client.get(f"{hub.fhir}/Encounter", params={"_summary": "count"}).json()
         assert total["total"] == EPISODES
         for tables in episodes(EPISODES, SEED):
@@ -193,7 +210,7 @@ def test_a_refusal_by_the_real_hub_is_listed_with_its_outcome_and_blocks_nothing
     done = subprocess.run(
         ehrhub(*args),
         cwd=REPO,
-        env=clean_env(),
+        env=clean_env(**sync_credentials(hub.client)),
         capture_output=True,
         text=True,
         timeout=SYNC_SECONDS,

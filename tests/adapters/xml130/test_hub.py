@@ -4,7 +4,8 @@ import io
 from typing import Any
 
 import httpx
-from support import find_resources, transact
+import pytest
+from support import FacilityClients, find_resources, transact
 
 from adapters.base import BHYT_SYSTEM, CCCD_SYSTEM, Facility, Rejection
 from adapters.xml130 import parse
@@ -12,6 +13,12 @@ from adapters.xml130.generate import episode, episodes, facility_code, submissio
 
 SEED = 130_002
 FACILITY = facility_code(SEED)
+
+
+@pytest.fixture
+async def client(facility_client: FacilityClients) -> httpx.AsyncClient:
+    """Return the client of the system of the facility these tests send for."""
+    return await facility_client(FACILITY)
 
 
 def bundles(data: bytes) -> list[dict[str, Any]]:
