@@ -4,7 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 from pymongo.errors import ConnectionFailure
@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException
 from hub.audit.middleware import AuditMiddleware
 from hub.audit.trail import AuditTrail
 from hub.auth.admin import router as admin_router
+from hub.auth.deps import require_role
+from hub.auth.roles import Role
 from hub.auth.routes import router as auth_router
 from hub.auth.service import Authority
 from hub.auth.visibility import Recent, scope_of
@@ -100,9 +102,12 @@ def _add_operational_routes(app: FastAPI) -> None:
             return json_response({"status": "unavailable", "database": str(error)[:200]}, 503)
         return json_response({"status": "ready"})
 
-    @app.get("/metrics", tags=["operations"])
+    # Traffic by route and status: no personal data, but only the hub operator's business.
+    operator = [Depends(require_role(Role.ADMIN, doing="read the hub's metrics"))]
+
+    @app.get("/metrics", tags=["operations"], dependencies=operator)
     async def metrics(request: Request) -> PlainTextResponse:
-        """Return Prometheus metrics."""
+        """Return Prometheus metrics (an admin's bearer token)."""
         return PlainTextResponse(request.app.state.metrics.exposition())
 
 

@@ -14,12 +14,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from hub.auth.caller import Caller
-from hub.auth.deps import CurrentCaller
+from hub.auth.deps import require_role
 from hub.auth.identities import Identities, IdentityError, new_identity
 from hub.auth.roles import Role
 from hub.fhir.http import read_json
-from hub.fhir.outcome import BadRequest, Conflict, Forbidden, NotFound
+from hub.fhir.outcome import BadRequest, Conflict, NotFound
 
 # The fields of a new identity a request may give, as `ehrhub admin create-client` takes them.
 _FIELDS = ("facility", "name", "username", "patient", "practitioner", "jwks", "password")
@@ -27,14 +26,11 @@ _NO_STORE = {"Cache-Control": "no-store"}
 _MAX_BODY_BYTES = 64 * 1024
 
 
-async def admin_only(caller: CurrentCaller) -> Caller:
-    """Let only an authenticated admin through (403 for every other role)."""
-    if caller.role != Role.ADMIN:
-        raise Forbidden(f"Only an admin may manage clients, not the role {caller.role or 'none'}")
-    return caller
-
-
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(admin_only)])
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_role(Role.ADMIN, doing="manage clients"))],
+)
 
 
 def _identities(request: Request) -> Identities:

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hub.auth.caller import UNRESTRICTED_CALLER, Caller
+from hub.auth.roles import Role
 from hub.auth.tokens import TokenError
 from hub.fhir.outcome import Forbidden, Unauthorized
 
@@ -74,6 +75,19 @@ def require(
     async def check(request: Request, caller: CurrentCaller) -> Caller:
         wanted = resource_type or request.path_params.get("resource_type", "")
         require_scope(caller, letter, wanted)
+        return caller
+
+    return check
+
+
+def require_role(*roles: Role, doing: str) -> Callable[[Caller], Awaitable[Caller]]:
+    """Return a dependency that answers 403 unless the caller has one of these roles (401
+    without a token; the unrestricted caller of a hub that does not require tokens passes)."""
+
+    async def check(caller: CurrentCaller) -> Caller:
+        if caller.authenticated and caller.role not in roles:
+            allowed = " or ".join(str(r) for r in roles)
+            raise Forbidden(f"Only the {allowed} role may {doing}, not {caller.role}")
         return caller
 
     return check

@@ -213,7 +213,6 @@ async def test_required_tokens_close_the_fhir_routes(
         "/fhir/metadata",
         "/healthz",
         "/readyz",
-        "/metrics",
         "/.well-known/smart-configuration",
         "/openapi.json",
         "/docs",

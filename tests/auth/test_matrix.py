@@ -40,7 +40,7 @@ ROUTE_CLASSES: dict[tuple[str, str], str] = {
     ("GET", "/redoc"): "open",
     ("GET", "/healthz"): "open",
     ("GET", "/readyz"): "open",
-    ("GET", "/metrics"): "open",
+    ("GET", "/metrics"): "metrics",
     ("GET", "/.well-known/smart-configuration"): "open",
     ("GET", "/fhir/.well-known/smart-configuration"): "open",
     ("GET", "/fhir/metadata"): "open",
@@ -162,6 +162,7 @@ MATRIX: dict[str, tuple[Cell, ...]] = {
     "break-glass":       (403,      403,      OK,        403,      403,      403),
     "audit-report":      (403,      403,      403,       403,      OK,       403),
     "admin-clients":     (OK,       403,      403,       403,      403,      403),
+    "metrics":           (OK,       403,      403,       403,      403,      403),
 }
 # fmt: on
 
@@ -622,8 +623,14 @@ async def client_management(http: httpx.AsyncClient, world: World, role: str) ->
     ]
 
 
+async def metrics_reads(http: httpx.AsyncClient, world: World, role: str) -> list[Case]:
+    """Read the hub's traffic counters."""
+    return [Case("GET", "/metrics")]
+
+
 PREPARE: dict[str, Prepare] = {
     "open": open_reads,
+    "metrics": metrics_reads,
     "token": token_requests,
     "login": login_requests,
     "metadata-write": metadata_writes,

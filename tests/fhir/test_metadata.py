@@ -140,12 +140,15 @@ async def test_readyz(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200 and response.json()["status"] == "ready"
 
 
-async def test_metrics_count_requests_by_route(client: httpx.AsyncClient) -> None:
-    """/metrics counts requests by route template, never by resource id."""
+async def test_metrics_count_requests_by_route(
+    client: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    """/metrics counts requests by route template, never by resource id; only for admins."""
     created = await client.post("/fhir/Patient", json=patient(), headers=FHIR_JSON)
     rid = created.json()["id"]
     await client.get(f"/fhir/Patient/{rid}")
-    response = await client.get("/metrics")
+    assert (await client.get("/metrics")).status_code == 403  # a facility system
+    response = await admin.get("/metrics")
     assert response.status_code == 200
     assert "ehrhub_http_requests_total" in response.text
     assert 'route="/fhir/{resource_type}/{resource_id}",status="200"' in response.text
