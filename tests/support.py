@@ -169,3 +169,24 @@ def wait_gone(pid: int) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+@asynccontextmanager
+async def another_hub(app: Any, **settings: Any) -> AsyncIterator[Any]:
+    """Run a second hub on the app's database with some settings changed, as another hub
+    process of the same deployment would run."""
+    from hub.app import create_app
+
+    second = create_app(app.state.settings.model_copy(update=settings))
+    async with second.router.lifespan_context(second):
+        yield second
+
+
+def returned(body: Any) -> set[str]:
+    """Return the Type/id of a resource, or of every resource a Bundle's entries hold."""
+    if not isinstance(body, dict):
+        return set()
+    if body.get("resourceType") != "Bundle":
+        return {f"{body.get('resourceType')}/{body.get('id')}"}
+    resources = [e.get("resource") or {} for e in body.get("entry", [])]
+    return {f"{r.get('resourceType')}/{r.get('id')}" for r in resources}

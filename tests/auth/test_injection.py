@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from auth.helpers import bearer, register, token_for
-from support import FHIR_JSON, observation, patient, unique
+from support import FHIR_JSON, observation, patient, returned, unique
 
 from hub.settings import Settings
 
@@ -109,16 +109,6 @@ async def scene(secured_app: Any, http: httpx.AsyncClient) -> Scene:
         other=other,
         other_observation=await created(http, other_facility, observation(other)),
     )
-
-
-def returned(body: Any) -> set[str]:
-    """Return the Type/id of a resource, or of every resource a Bundle holds."""
-    if not isinstance(body, dict):
-        return set()
-    if body.get("resourceType") != "Bundle":
-        return {f"{body.get('resourceType')}/{body.get('id')}"}
-    resources = [e.get("resource") or {} for e in body.get("entry", [])]
-    return {f"{r.get('resourceType')}/{r.get('id')}" for r in resources}
 
 
 def client_error(response: httpx.Response) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from auth.helpers import bearer, challenge, register, token_for
 from starlette.routing import BaseRoute, Match
-from support import FHIR_JSON, observation, patient, unique
+from support import FHIR_JSON, observation, patient, returned, unique
 
 from hub.app import create_app
 from hub.settings import Settings
@@ -654,16 +654,6 @@ PREPARE: dict[str, Prepare] = {
     "audit-report": break_glass_reports,
     "admin-clients": client_management,
 }
-
-
-def returned(body: Any) -> set[str]:
-    """Return the Type/id of a resource, or of every resource in a Bundle's entries."""
-    if not isinstance(body, dict):
-        return set()
-    if body.get("resourceType") != "Bundle":
-        return {f"{body.get('resourceType')}/{body.get('id')}"}
-    resources = [e.get("resource") or {} for e in body.get("entry", [])]
-    return {f"{r.get('resourceType')}/{r.get('id')}" for r in resources}
 
 
 def observed(case: Case, response: httpx.Response) -> str | int:

@@ -14,9 +14,16 @@ from typing import Any
 
 import httpx
 import pytest
-from support import FHIR_JSON, client_for, hub_client, observation, patient, unique
-
-from hub.app import create_app
+from support import (
+    FHIR_JSON,
+    another_hub,
+    client_for,
+    hub_client,
+    observation,
+    patient,
+    returned,
+    unique,
+)
 
 CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
 FACILITY_SYSTEM = "https://moh.gov.vn/fhir/sid/facility"
@@ -125,9 +132,7 @@ async def seen(person: Person, url: str, **params: str) -> set[str]:
         return set()
     assert response.status_code == 200, response.text
     bundle = response.json()
-    found = {
-        f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle.get("entry", [])
-    }
+    found = returned(bundle)
     if "total" in bundle:
         matches = [e for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
         assert bundle["total"] == len(matches), bundle
@@ -312,11 +317,8 @@ async def test_breaking_the_glass_reveals_all_but_an_emergency_deny(
 async def opt_out_app(app: Any) -> AsyncIterator[Any]:
     """A second hub on the same database whose deployment default is permit (opt-out)."""
     # Consents are written through the first hub: this one must not remember the persons.
-    update = {"consent_default": "permit", "consent_cache_seconds": 0}
-    settings = app.state.settings.model_copy(update=update)
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
+    async with another_hub(app, consent_default="permit", consent_cache_seconds=0) as second:
+        yield second
 
 
 async def test_an_opt_out_deployment_shows_what_no_consent_denies(
@@ -348,10 +350,8 @@ async def test_a_change_of_consent_applies_to_the_next_request(person: Person) -
 @pytest.fixture(scope="module")
 async def other_process(app: Any) -> AsyncIterator[Any]:
     """A second hub on the same database, remembering persons for half a second."""
-    settings = app.state.settings.model_copy(update={"consent_cache_seconds": 0.5})
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
+    async with another_hub(app, consent_cache_seconds=0.5) as second:
+        yield second
 
 
 async def test_another_processs_change_applies_within_the_cache_time(
