@@ -6,15 +6,13 @@ import asyncio
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-from auth.helpers import bearer, challenge, register, token_for
+from auth.helpers import BREAK_GLASS, bearer, challenge, claims_of, declare, register, token_for
 from pymongo.errors import ConnectionFailure
 from support import FHIR_JSON, patient, unique, winning_index
 
 from hub.auth.identities import Identity
 
-BREAK_GLASS = "/auth/break-glass"
 REPORT = "/audit/break-glass"
 REASON = "Unconscious patient in the emergency room, no relatives reachable"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
@@ -35,17 +33,6 @@ async def clinician(app: Any, client: httpx.AsyncClient) -> tuple[Identity, str]
         app, "clinician", facility=unique("F"), practitioner=f"Practitioner/{unique('bs')}"
     )
     return identity, await token_for(client, identity, secret)
-
-
-def declare(client: httpx.AsyncClient, token: str | None, **form: str) -> Any:
-    """Post a break-the-glass declaration with a bearer token (none if None)."""
-    headers = bearer(token) if token else {}
-    return client.post(BREAK_GLASS, data=form, headers=headers)
-
-
-def claims(token: str) -> dict[str, Any]:
-    """Return a token's claims, unverified: the hub verifies, the test only reads."""
-    return dict(jwt.decode(token, options={"verify_signature": False}))
 
 
 def refused(response: httpx.Response, status: int, says: str) -> dict[str, Any]:
@@ -118,13 +105,13 @@ async def test_the_token_carries_the_emergency(
     body = r.json()
     lifetime = secured_app.state.settings.break_glass_seconds
     assert body["token_type"] == "bearer" and body["expires_in"] == lifetime == 900
-    assert body["scope"] == claims(ordinary)["scope"]
-    granted = claims(body["access_token"])
+    assert body["scope"] == claims_of(ordinary)["scope"]
+    granted = claims_of(body["access_token"])
     assert granted["purpose"] == "ETREAT" and granted["btg_reason"] == REASON
     assert granted["exp"] - granted["iat"] == lifetime
     assert granted["sub"] == identity.client_id and granted["fac"] == identity.facility
-    assert granted["jti"] != claims(ordinary)["jti"]
-    assert "purpose" not in claims(ordinary)
+    assert granted["jti"] != claims_of(ordinary)["jti"]
+    assert "purpose" not in claims_of(ordinary)
     # The token works, and the declaration is in the trail before it was handed out.
     found = await secured.get(f"/fhir/Patient/{pid}", headers=bearer(body["access_token"]))
     assert found.status_code in (200, 404), found.text
@@ -149,7 +136,7 @@ async def test_the_token_carries_the_emergency(
         "coding": [{"system": ACT_REASON, "code": "ETREAT"}],
         "text": REASON,
     }
-    assert agent["policy"] == [JTI + claims(ordinary)["jti"]]
+    assert agent["policy"] == [JTI + claims_of(ordinary)["jti"]]
     issued = [e for e in event["entity"] if e["role"]["code"] == "13"][0]
     assert issued["what"]["identifier"]["value"] == JTI + granted["jti"]
     assert issued["detail"] == [
@@ -211,12 +198,12 @@ async def test_requests_under_it_are_flagged_with_its_jti(
     for event in flagged:
         assert event["meta"]["security"][0]["code"] == "BTG"
         agent = event["agent"][0]
-        assert agent["policy"] == [JTI + claims(emergency)["jti"]]
+        assert agent["policy"] == [JTI + claims_of(emergency)["jti"]]
         assert agent["purposeOfUse"][0]["coding"][0]["code"] == "ETREAT"
         assert agent["purposeOfUse"][0]["text"] == REASON
         assert f"Patient/{pid}" in {e["what"].get("reference") for e in event["entity"]}
     assert "meta" not in ordinary_read
-    assert ordinary_read["agent"][0]["policy"] == [JTI + claims(ordinary)["jti"]]
+    assert ordinary_read["agent"][0]["policy"] == [JTI + claims_of(ordinary)["jti"]]
     assert ordinary_read["agent"][0]["purposeOfUse"][0]["coding"][0]["code"] == "TREAT"
     # Auditors find the break-the-glass events by their label.
     labelled = await events(secured, auditor, agent=identity.client_id, _security="BTG")
@@ -250,7 +237,7 @@ async def test_the_report_lists_each_declaration_and_its_accesses(
     assert report.headers["cache-control"] == "no-store"
     body = report.json()
     assert body["truncated"] is False and body["since"] < body["until"]
-    jti = claims(emergency)["jti"]
+    jti = claims_of(emergency)["jti"]
     [mine] = [d for d in body["declarations"] if d["token"] == jti]
     assert mine["client_id"] == identity.client_id
     assert mine["facility"] == identity.facility
@@ -268,7 +255,7 @@ async def test_the_report_lists_each_declaration_and_its_accesses(
     # Reading the report is audited, naming the patients it shows.
     [read] = [
         e
-        for e in await events(secured, auditor, agent=claims(auditor)["sub"])
+        for e in await events(secured, auditor, agent=claims_of(auditor)["sub"])
         if e["outcomeDesc"] == f"HTTP 200 on GET {REPORT}"
     ]
     shown = {e["what"]["reference"] for e in read["entity"] if "what" in e}
@@ -300,7 +287,7 @@ async def test_only_auditors_read_the_report(secured_app: Any, secured: httpx.As
         refused(await secured.get(REPORT, headers=bearer(token)), 403, "read by auditors")
     # The refusals are in the trail.
     auditor = await token_of(secured_app, secured, "auditor")
-    [refusal] = await events(secured, auditor, agent=claims(token)["sub"])
+    [refusal] = await events(secured, auditor, agent=claims_of(token)["sub"])
     assert refusal["outcome"] == "4" and refusal["outcomeDesc"] == f"HTTP 403 on GET {REPORT}"
 
 

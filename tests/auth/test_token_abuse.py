@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from auth.helpers import bearer, challenge, register, token_for
+from auth.helpers import bearer, challenge, claims_of, declare, register, token_for
 from cryptography.hazmat.primitives.asymmetric import rsa
 from support import FHIR_JSON, observation, patient, unique
 
@@ -28,11 +28,6 @@ EMERGENCY_REASON = "Unconscious in the emergency room; no relative reachable"
 def b64(data: dict[str, Any]) -> str:
     """Encode a JWT segment."""
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    """Read a token's claims without checking it."""
-    return dict(jwt.decode(token, options={"verify_signature": False}))
 
 
 def tampered(token: str, **changes: Any) -> str:
@@ -278,18 +273,14 @@ async def test_a_break_glass_token_stops_when_its_clinician_is_revoked(
 ) -> None:
     identity, secret = await register(secured_app, "clinician")
     token = await token_for(secured, identity, secret)
-    declared = await secured.post(
-        "/auth/break-glass", data={"reason": EMERGENCY_REASON}, headers=bearer(token)
-    )
+    declared = await declare(secured, token, reason=EMERGENCY_REASON)
     assert declared.status_code == 200, declared.text
     emergency = declared.json()["access_token"]
     before = await secured.get("/fhir/Patient", params={"_count": "1"}, headers=bearer(emergency))
 
     await secured_app.state.auth.identities.revoke(identity.client_id)
     after = await secured.get("/fhir/Patient", params={"_count": "1"}, headers=bearer(emergency))
-    again = await secured.post(
-        "/auth/break-glass", data={"reason": EMERGENCY_REASON}, headers=bearer(token)
-    )
+    again = await declare(secured, token, reason=EMERGENCY_REASON)
 
     assert before.status_code == 200, before.text
     refused(after, "revoked")
@@ -301,9 +292,7 @@ async def test_a_break_glass_token_tampered_to_live_longer_is_refused(
 ) -> None:
     identity, secret = await register(secured_app, "clinician")
     token = await token_for(secured, identity, secret)
-    declared = await secured.post(
-        "/auth/break-glass", data={"reason": EMERGENCY_REASON}, headers=bearer(token)
-    )
+    declared = await declare(secured, token, reason=EMERGENCY_REASON)
     assert declared.status_code == 200, declared.text
     emergency = declared.json()["access_token"]
 
