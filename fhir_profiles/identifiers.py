@@ -8,6 +8,10 @@ in words a hospital clerk can act on, with the element they concern; no problem,
 - CCCD (Circular 07/2016/TT-BCA, art. 7): 3 digits of the province where the birth was
   registered, 1 digit of century and sex (0/1: 1900s male/female, 2/3: 2000s, 4/5: 2100s, 6/7:
   2200s, 8/9: 2300s), 2 digits of the birth year, 6 serial digits.
+- Health-insurance card (Vietnam Social Security): one of three forms, the old 15-character
+  code (2 letters of the beneficiary group, 1 digit of the benefit level 1 to 5, 2 digits of
+  the province, the 10-digit social-insurance number), the 10-digit social-insurance number
+  alone, or the holder's 12-digit citizen ID.
 - NIK (Indonesia's population register, Dukcapil): 6 digits of the region (province,
   regency, district), the birth date as DDMMYY with 40 added to the day for women, 4 serial
   digits.
@@ -105,3 +109,28 @@ def nik(value: str, gender: str | None, birth_date: str | None, at: str) -> list
             )
         )
     return found
+
+
+def insurance_card(value: str, at: str) -> list[Finding]:
+    """Check a Vietnamese health-insurance card number's form (one of the three)."""
+    if _digits(value, 10) or _digits(value, 12):
+        return []
+    if len(value) == 15 and value.isascii():
+        group, level, rest = value[:2], value[2], value[3:]
+        if group.isalpha() and group.isupper() and level in "12345" and rest.isdigit():
+            return []
+        return [
+            Finding(
+                f"{at}.value",
+                f"The insurance card {value} is not of the 15-character form: 2 capital "
+                "letters of the beneficiary group, the benefit level (1 to 5), 2 digits of the "
+                "province and the 10-digit social-insurance number",
+            )
+        ]
+    return [
+        Finding(
+            f"{at}.value",
+            f"The insurance card {value!r} has none of the three forms: the 15-character "
+            "card code, the 10-digit social-insurance number, or the 12-digit citizen ID",
+        )
+    ]

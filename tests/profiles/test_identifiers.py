@@ -2,7 +2,7 @@
 
 import pytest
 
-from fhir_profiles.identifiers import Finding, citizen_id, nik
+from fhir_profiles.identifiers import Finding, citizen_id, insurance_card, nik
 
 AT = "identifier[0]"
 
@@ -70,3 +70,25 @@ def test_a_nik_of_the_other_sex_and_another_day_names_both() -> None:
 def test_a_nik_without_a_birth_date_or_16_digits_names_its_value(value: str) -> None:
     [finding] = nik(value, "male", "1989-12-05", AT)
     assert finding.element == "identifier[0].value"
+
+
+@pytest.mark.parametrize(
+    "value", ["DN4790123456789", "HT1010000000001", "7901234567", "001085012345"]
+)
+def test_each_form_of_insurance_card_is_accepted(value: str) -> None:
+    assert insurance_card(value, AT) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("DN6790123456789", "15-character form"),  # benefit level 6
+        ("dn4790123456789", "15-character form"),  # lower case group
+        ("DN47901234567X9", "15-character form"),
+        ("79012345678", "none of the three forms"),  # 11 digits
+        ("", "none of the three forms"),
+    ],
+)
+def test_an_insurance_card_of_no_form_says_which_forms_exist(value: str, says: str) -> None:
+    [finding] = insurance_card(value, AT)
+    assert finding.element == "identifier[0].value" and says in finding.message
