@@ -9,7 +9,7 @@ from consent.grant import AllOf, AnyOf, Condition, Grant, LabelIn, TypeIn
 from consent.model import Access, Decision, Record
 from consent.parse import MalformedConsent, organization_references
 from consent.policy import Policy
-from consent.query import condition_filter, grant_filter, label_key, security_labels
+from consent.query import condition_filter, grant_filter, label_key, label_of, security_labels
 
 __all__ = [
     "Access",
@@ -26,6 +26,7 @@ __all__ = [
     "condition_filter",
     "grant_filter",
     "label_key",
+    "label_of",
     "organization_references",
     "security_labels",
 ]

@@ -22,6 +22,12 @@ def label_key(label: Label) -> str:
     return f"{system}|{code}"
 
 
+def label_of(key: str) -> Label:
+    """Read a label back from its stored form (`label_key`'s inverse)."""
+    system, _, code = key.rpartition("|")
+    return system, code
+
+
 def security_labels(resource: Mapping[str, Any]) -> list[str]:
     """Return a resource's meta.security labels in stored form, for the labels field."""
     meta = resource.get("meta") or {}

@@ -27,12 +27,20 @@ from typing import Any
 
 from fastapi import Request
 
-from consent import Access, Grant, MalformedConsent, Policy, Record, organization_references
+from consent import (
+    Access,
+    Grant,
+    MalformedConsent,
+    Policy,
+    Record,
+    label_of,
+    organization_references,
+)
 from consent.grant import FALSE
 from hub.auth.caller import UNRESTRICTED_CALLER, Caller
 from hub.auth.roles import Role
 from hub.fhir.consents import facility_codes
-from hub.identity.person import national_id_key
+from hub.identity.person import national_id_key, national_ids
 from hub.search.compartment import keys as compartment_keys
 from hub.search.extract import COMPARTMENT
 from hub.settings import Settings
@@ -104,7 +112,7 @@ class Consented:
         record = Record(
             str(internal.get("fac") or ""),
             str(doc.get("resourceType", "")),
-            frozenset(_label(text) for text in internal.get("labels") or ()),
+            frozenset(label_of(text) for text in internal.get("labels") or ()),
         )
         return any(not keys.isdisjoint(see) and grant.allows(record) for keys, grant in self.partly)
 
@@ -193,7 +201,7 @@ async def persons_of(store: ResourceStore, settings: Settings, named: Named) -> 
     if patients:
         probe = {"_id": {"$in": [f"Patient/{p}" for p in sorted(patients)[:MAX_NAMED]]}}
         for stored in await _probe(store, probe, {"identifier": 1, "id": 1}):
-            ids = _national_ids(stored, system)
+            ids = national_ids(system, stored)
             for value in ids:
                 national.setdefault(value, set()).add(stored.id)
             if not ids:
@@ -203,7 +211,7 @@ async def persons_of(store: ResourceStore, settings: Settings, named: Named) -> 
         # `_hub.sv` first: the embedded server looks a filter up by its first indexed field.
         by_key: dict[str, Any] = {"_hub.sv": {"$in": keys}, "resourceType": "Patient"}
         for stored in await _probe(store, by_key, {"identifier": 1, "id": 1}):
-            for value in _national_ids(stored, system):
+            for value in national_ids(system, stored):
                 if value in national:
                     national[value].add(stored.id)
     persons = [Person(tuple(sorted(ids)), value) for value, ids in national.items() if ids]
@@ -329,20 +337,6 @@ class Recent:
         self.entries.move_to_end(key)
         while len(self.entries) > self.size:
             self.entries.popitem(last=False)
-
-
-def _label(text: str) -> tuple[str, str]:
-    """Read a stored security label, "system|code" (consent.label_key's form)."""
-    system, _, code = text.rpartition("|")
-    return system, code
-
-
-def _national_ids(stored: Stored, system: str) -> list[str]:
-    return [
-        str(i["value"])
-        for i in stored.doc.get("identifier") or ()
-        if isinstance(i, Mapping) and i.get("system") == system and i.get("value")
-    ]
 
 
 async def _probe(

@@ -9,7 +9,6 @@ naming the element; a transaction with one such Consent writes nothing. A withdr
 (inactive, rejected, entered-in-error) is not read by the engine: withdrawing always works.
 """
 
-import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -84,7 +83,10 @@ async def check_consents(ctx: Context, entries: list[Entry]) -> None:
         if e.method in ("POST", "PUT") and e.target.resource_type == "Patient":
             written |= {e.full_url} if e.full_url else set()
             written |= {key("Patient", e.target.id)} if e.target.id else set()
-    bodies = [_relative(ctx, e.resource or {}) for e in consents]
+    for e in consents:
+        # As the write will: references under this hub's base made relative.
+        e.references.resolve({}, ctx.base)
+    bodies = [e.resource or {} for e in consents]
     references = organization_references(bodies)
     system = ctx.settings.facility_system
     organizations = await facility_codes(ctx.store, system, references, ctx.session)
@@ -97,24 +99,6 @@ async def check_consents(ctx: Context, entries: list[Entry]) -> None:
         if patient not in written:
             patients.setdefault(patient, entry)
     await _patients_exist(ctx, patients)
-
-
-def _relative(ctx: Context, resource: dict[str, Any]) -> dict[str, Any]:
-    """Return a copy of the resource with references under this hub's base made relative,
-    as the hub stores them."""
-    local = ctx.base.rstrip("/") + "/"
-    body = copy.deepcopy(resource)
-    stack: list[Any] = [body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            ref = node.get("reference")
-            if isinstance(ref, str) and ref.startswith(local):
-                node["reference"] = ref[len(local) :]
-            stack.extend(v for v in node.values() if isinstance(v, dict | list))
-    return body
 
 
 def _patient(entry: Entry, body: dict[str, Any]) -> str:

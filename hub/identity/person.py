@@ -18,9 +18,8 @@ def national_id_key(system: str, value: str) -> str:
     return f"Patient.identifier{TOKEN}{value}|{system}"
 
 
-def national_ids(ctx: Context, patient: Stored) -> list[str]:
-    """Return the patient's values of the national identifier."""
-    system = ctx.settings.national_id_system
+def national_ids(system: str, patient: Stored) -> list[str]:
+    """Return the patient's values of the national identifier `system`."""
     param = registry().params("Patient")["identifier"]
     return [
         t.code
@@ -45,7 +44,7 @@ async def same_person(ctx: Context, patient: Stored) -> list[str]:
     pending = [patient]
     while pending and len(found) < MAX_RECORDS:
         current = pending.pop()
-        keys = [national_id_key(system, v) for v in national_ids(ctx, current)]
+        keys = [national_id_key(system, v) for v in national_ids(system, current)]
         linked = await ctx.store.currents(
             [f"Patient/{i}" for i in _links(current) if i not in found], ctx.scope, ctx.session
         )

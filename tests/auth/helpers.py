@@ -59,3 +59,10 @@ def declare(client: httpx.AsyncClient, token: str | None, **form: str) -> Any:
     """Post a break-the-glass declaration with a bearer token (none if None)."""
     headers = bearer(token) if token else {}
     return client.post(BREAK_GLASS, data=form, headers=headers)
+
+
+async def emergency_token(client: httpx.AsyncClient, token: str, reason: str) -> str:
+    """Declare an emergency with an ordinary token; return the break-the-glass token."""
+    declared = await declare(client, token, reason=reason)
+    assert declared.status_code == 200, declared.text
+    return str(declared.json()["access_token"])

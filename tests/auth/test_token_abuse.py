@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from auth.helpers import bearer, challenge, claims_of, declare, register, token_for
+from auth.helpers import bearer, challenge, claims_of, declare, emergency_token, register, token_for
 from cryptography.hazmat.primitives.asymmetric import rsa
 from support import FHIR_JSON, observation, patient, unique
 
@@ -273,9 +273,7 @@ async def test_a_break_glass_token_stops_when_its_clinician_is_revoked(
 ) -> None:
     identity, secret = await register(secured_app, "clinician")
     token = await token_for(secured, identity, secret)
-    declared = await declare(secured, token, reason=EMERGENCY_REASON)
-    assert declared.status_code == 200, declared.text
-    emergency = declared.json()["access_token"]
+    emergency = await emergency_token(secured, token, EMERGENCY_REASON)
     before = await secured.get("/fhir/Patient", params={"_count": "1"}, headers=bearer(emergency))
 
     await secured_app.state.auth.identities.revoke(identity.client_id)
@@ -292,9 +290,7 @@ async def test_a_break_glass_token_tampered_to_live_longer_is_refused(
 ) -> None:
     identity, secret = await register(secured_app, "clinician")
     token = await token_for(secured, identity, secret)
-    declared = await declare(secured, token, reason=EMERGENCY_REASON)
-    assert declared.status_code == 200, declared.text
-    emergency = declared.json()["access_token"]
+    emergency = await emergency_token(secured, token, EMERGENCY_REASON)
 
     longer = tampered(emergency, exp=claims_of(emergency)["exp"] + 86_400)
     response = await secured.get("/fhir/Patient", headers=bearer(longer))
