@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fhir_profiles.base import base_problems
 from hub.fhir.outcome import BadRequest, InvalidResource, Issue, NotFound
 from hub.fhir.resource_types import NOT_STORED, R4_RESOURCE_TYPES, model_class
 
@@ -84,4 +85,14 @@ def validate_resource(resource: Any, path: str | None = None) -> str:
         raise InvalidResource(
             f"{resource_type} is not valid FHIR R4: {error}", expression=path or resource_type
         ) from None
+    problems = base_problems(resource)
+    if problems:
+        root = path or resource_type
+        issues = [
+            Issue("value", message, expression=[root + where.removeprefix(resource_type)])
+            for where, message in problems
+        ]
+        raise InvalidResource(
+            f"{resource_type} is not valid FHIR R4: {issues[0].diagnostics}", issues=issues
+        )
     return resource_type
