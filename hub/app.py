@@ -31,6 +31,7 @@ from hub.fhir.outcome import (
 from hub.fhir.router import router as fhir_router
 from hub.metrics import Metrics
 from hub.middleware import MetricsMiddleware, TrailingSlashMiddleware
+from hub.reporting.routes import router as quality_router
 from hub.search import layout as search_layout
 from hub.search.extract import keys as search_keys
 from hub.settings import Settings
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Before the FHIR routes, whose /fhir/{type}/{id} would take /fhir/.well-known/....
     app.include_router(auth_router)
     app.include_router(admin_router)
+    app.include_router(quality_router)
     app.include_router(fhir_router)
     _add_operational_routes(app)
     _add_error_handlers(app)

@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     # The country's offset from UTC: dates without a time in a Consent (a period ending
     # "2026-12-31") are days there. Vietnam and western Indonesia: UTC+7.
     utc_offset_minutes: int = 7 * 60
+    # The country pack (a folder of fhir_profiles/): its national profiles, code systems and
+    # identifier checks. Vietnam by default; "id" for Indonesia.
+    country: str = "vn"
+    # What a write breaking a national profile gets. Base-model errors are always refused.
+    # lenient: stored, its findings kept against the facility (the rollout is not blocked
+    # while quality is measured); strict: an error-level finding refuses it (422) with its
+    # OperationOutcome; off: profiles are not checked on write (`$validate` still works).
+    profile_mode: Literal["lenient", "strict", "off"] = "lenient"
 
     @property
     def zone(self) -> tzinfo:

@@ -75,6 +75,13 @@ def test_the_demo_fills_the_hub_from_every_format_and_a_second_run_duplicates_no
         first = held(wait_for_output(hub, log, r"demo: the hub holds: (.*)"))
         written = wait_for_output(hub, log, r"demo: consents: (\d+) written, (\d+) already held")
         assert (int(written[1]), int(written[2])) == (len(consents), 0), log.read_text()
+        # Every record synced was checked against the national profiles, as the ministry sees.
+        quality = wait_for_output(
+            hub,
+            log,
+            r"demo: data quality \(national profiles\): (\d+) records checked, (\d+)% valid",
+        )
+        assert int(quality[1]) >= sum(first.values()) and 0 < int(quality[2]) <= 100
         # The demo clinician sees the records of other facilities of the person whose consent
         # lets them, and only their own facility's of the person without a consent.
         seen = wait_for_output(

@@ -171,18 +171,60 @@ def headers_of(callers: Mapping[str, Credentials], code: str) -> dict[str, str]:
     return caller.header() if caller is not None else {}
 
 
-def demo_clinician(client: httpx.Client, fhir_base: str, folder: Path) -> Clinician | None:
-    """Return the demo clinician, from the credentials file `ehrhub demo` wrote before the
-    demo started; None without one."""
+def saved_caller(
+    client: httpx.Client, fhir_base: str, folder: Path, role: str
+) -> tuple[str, Credentials] | None:
+    """Return the facility (or "") and credentials of the demo's person of a role, from the
+    credentials file `ehrhub demo` wrote before the demo started; None without one."""
     try:
         saved = json.loads((folder / "credentials.json").read_text())
     except (OSError, ValueError):
         return None
     for c in saved:
-        if c.get("role") == "clinician" and c.get("facility"):
+        if c.get("role") == role:
             credentials = Credentials(client, fhir_base, c["client_id"], c["client_secret"])
-            return Clinician(str(c["facility"]), credentials)
+            return str(c.get("facility") or ""), credentials
     return None
+
+
+def demo_clinician(client: httpx.Client, fhir_base: str, folder: Path) -> Clinician | None:
+    """Return the demo clinician, if `ehrhub demo` made one."""
+    found = saved_caller(client, fhir_base, folder, "clinician")
+    return Clinician(*found) if found and found[0] else None
+
+
+def say_quality(client: httpx.Client, base: str, fhir_base: str, folder: Path) -> None:
+    """Say what the national profiles found in what was synced, as the ministry reads it at
+    /quality: the share of records valid, complete and coded, of patients identified, and
+    the rules most broken."""
+    found = saved_caller(client, fhir_base, folder, "ministry")
+    if found is None:
+        return
+    response = client.get(f"{base}/quality", headers=found[1].header())
+    response.raise_for_status()
+    report = response.json()
+    rows = report["facilities"]
+    checked = sum(r["checked"] for r in rows)
+    if not checked:
+        return
+    shares = ", ".join(
+        f"{sum(r[axis] for r in rows) / checked:.0%} {axis}"
+        for axis in ("valid", "complete", "coded")
+    )
+    patients = [r for r in rows if r["type"] == "Patient"]
+    identified = sum(r["identified"] for r in patients) / max(
+        1, sum(r["checked"] for r in patients)
+    )
+    broken: dict[str, int] = {}
+    for r in report["rules"]:
+        broken[r["rule"]] = broken.get(r["rule"], 0) + r["records"]
+    worst = sorted(broken.items(), key=lambda item: -item[1])[:3]
+    say(
+        f"data quality (national profiles): {checked} records checked, {shares}; "
+        f"{identified:.0%} of patients identified by a valid citizen ID: {base}/quality"
+    )
+    if worst:
+        say("  most broken: " + "; ".join(f"{rule} ({n} records)" for rule, n in worst))
 
 
 def register(
@@ -429,6 +471,7 @@ def run_demo(base: str, options: DemoOptions, stopping: threading.Event) -> None
             outbox = options.folder / "outbox" / f"{r.facility.code}.sqlite"
             say(f"  {r.facility.code}: {r.summary} (ehrhub sync rejected --outbox {outbox})")
         say_consents(chosen, written)
+        say_quality(client, base, fhir_base, options.folder)
         clinician = demo_clinician(client, fhir_base, options.folder)
         show_linked(client, fhir_base, made, chosen, clinician)
     if options.live_seconds <= 0:

@@ -28,6 +28,8 @@ BY_ROUTE: dict[str, Interaction] = {
     "search_system": Interaction("search-system", "E"),
     "search_post": SEARCH,
     "patient_everything": Interaction("operation", "E", "$everything"),
+    "validate_system": Interaction("operation", "E", "$validate"),
+    "validate_type": Interaction("operation", "E", "$validate"),
     "type_history": Interaction("history-type", "R"),
     "instance_history": Interaction("history-instance", "R"),
     "search_compartment": SEARCH,
@@ -45,6 +47,9 @@ BY_ROUTE: dict[str, Interaction] = {
     "audit_history": Interaction("history-type", "R"),
     # Not FHIR's, but a search of the trail all the same (hub/audit/review.py).
     "break_glass_report": SEARCH,
+    # The data quality the national profiles measured (hub/reporting/routes.py).
+    "quality_summary": SEARCH,
+    "quality_findings": SEARCH,
     # The credentials an admin manages (hub/auth/admin.py).
     "list_clients": SEARCH,
     "create_client": Interaction("create", "C"),

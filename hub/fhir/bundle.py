@@ -4,6 +4,7 @@ import uuid
 from http import HTTPStatus
 from typing import Any
 
+from hub.fhir.outcome import operation_outcome
 from hub.fhir.result import Context, Result, etag
 from hub.store.resources import Stored, instant, now
 
@@ -55,4 +56,7 @@ def entry_response(result: Result, body: bool) -> dict[str, Any]:
         response["outcome"] = content
     elif content is not None and body:
         entry["resource"] = content
+    if result.findings and "outcome" not in response:
+        # Stored all the same: what to fix, for the next time (the national profiles).
+        response["outcome"] = operation_outcome(result.findings)
     return entry

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.fhir.outcome import BadRequest
+from hub.fhir.outcome import BadRequest, Issue
 from hub.fhir.references import References, walk
 from hub.fhir.validate import storable_type, validate_resource
 
@@ -43,6 +43,10 @@ class Entry:
     new_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     target: Target = field(init=False)
     references: References = field(default_factory=References)
+    # Set by the national-profile check (hub.fhir.profiling): what the stored version keeps
+    # of its findings, and the findings for the response.
+    quality: dict[str, Any] | None = None
+    findings: list[Issue] = field(default_factory=list)
 
     def where(self, element: str) -> str:
         """Return the path of one of this entry's elements, e.g. Bundle.entry[3].resource.id."""

@@ -12,6 +12,8 @@ class Issue:
     diagnostics: str
     severity: str = "error"
     expression: list[str] = field(default_factory=list)
+    # The rule broken, as a coding (a national profile's rule: `details`).
+    details: dict[str, str] | None = None
 
     def to_fhir(self) -> dict[str, Any]:
         """Return the issue as FHIR JSON."""
@@ -20,6 +22,8 @@ class Issue:
             "code": self.code,
             "diagnostics": self.diagnostics,
         }
+        if self.details:
+            issue["details"] = {"coding": [self.details]}
         if self.expression:
             issue["expression"] = self.expression
         return issue

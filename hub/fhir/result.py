@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from hub.auth.caller import UNRESTRICTED_CALLER, Caller
-from hub.fhir.outcome import information
+from hub.fhir.outcome import Issue, information, operation_outcome
 from hub.settings import Settings
 from hub.store.resources import ResourceStore, Stored
 from hub.store.scope import Scope
@@ -47,6 +47,8 @@ class Result:
     stored: Stored | None = None
     location: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    # What the national profiles found in a resource stored all the same (lenient mode).
+    findings: list[Issue] = field(default_factory=list)
 
 
 def etag(stored: Stored) -> str:
@@ -74,6 +76,8 @@ def with_preference(ctx: Context, result: Result) -> Result:
     """Give a write's result the body the client asked for with `Prefer: return=`."""
     if ctx.prefer_return == "minimal":
         result.body = None
+    elif ctx.prefer_return == "OperationOutcome" and result.findings:
+        result.body = operation_outcome(result.findings)
     elif ctx.prefer_return == "OperationOutcome":
         result.body = information(f"{result.status}: the interaction succeeded")
     elif result.body is None and result.stored is not None and not result.stored.deleted:

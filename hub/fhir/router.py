@@ -8,7 +8,17 @@ from fastapi.responses import Response
 from hub.audit import search as audit
 from hub.auth.caller import UNRESTRICTED_CALLER
 from hub.auth.deps import authenticate, require_scope
-from hub.fhir import create, delete, everything, history, read, search, transaction, update
+from hub.fhir import (
+    create,
+    delete,
+    everything,
+    history,
+    profiling,
+    read,
+    search,
+    transaction,
+    update,
+)
 from hub.fhir.capabilities import capability_statement
 from hub.fhir.http import (
     base_url,
@@ -128,6 +138,24 @@ async def bundle(request: Request, ctx: Ctx) -> Response:
     if ctx.audit is not None:
         ctx.audit.written(body)  # its references now resolved: the patients written to
     return result_response(ctx, result)
+
+
+@protected.post("/$validate")
+async def validate_system(request: Request, ctx: Ctx) -> Response:
+    """Validate a resource against the FHIR R4 base model and a national profile (the
+    `profile` parameter, else the country pack's profile of its type); store nothing."""
+    body = await read_json(request, ctx.settings.max_body_bytes)
+    profile = request.query_params.get("profile")
+    return json_response(profiling.validate_operation(ctx, None, body, profile))
+
+
+@protected.post("/{resource_type}/$validate")
+async def validate_type(resource_type: str, request: Request, ctx: Ctx) -> Response:
+    """Validate a resource of a type against the base model and the national profile."""
+    storable_type(resource_type)
+    body = await read_json(request, ctx.settings.max_body_bytes)
+    profile = request.query_params.get("profile")
+    return json_response(profiling.validate_operation(ctx, resource_type, body, profile))
 
 
 @protected.get("")

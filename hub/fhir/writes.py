@@ -23,6 +23,7 @@ from hub.fhir.outcome import (
     MethodNotAllowed,
     PreconditionFailed,
 )
+from hub.fhir.profiling import check_profiles
 from hub.fhir.result import Context, Result
 from hub.store.resources import Refused, Stored, VersionConflict, Write, key, now
 
@@ -201,6 +202,8 @@ async def _apply(ctx: Context, entries: list[Entry]) -> Plan:
     for i, w in plan.written.items():
         if plan.writes[w].resource is None:
             continue
+        plan.writes[w].quality = entries[i].quality
+        plan.results[i].findings = entries[i].findings
         unresolved = entries[i].references.resolve(plan.resolved, ctx.base)
         if unresolved:
             raise BadRequest(
@@ -234,6 +237,7 @@ async def commit(
     check_scopes(ctx, entries)
     check_claims(ctx, entries)
     await check_consents(ctx, entries)
+    check_profiles(ctx, entries)
     for attempt in range(ctx.settings.write_retries):
         try:
             async with ctx.store.mongo.transaction() as session:

@@ -101,6 +101,8 @@ class Write:
     # The facility the version is attributed to (`_hub.fac`): the writer's, else the
     # previous version's.
     facility: str | None = None
+    # Its findings against the national profiles and its quality flags (`_hub.q`).
+    quality: dict[str, Any] | None = None
 
 
 def key(resource_type: str, resource_id: str) -> str:
@@ -285,8 +287,10 @@ class ResourceStore:
         session: AsyncClientSession | None = None,
         projection: dict[str, Any] | None = None,
         limit: int = 0,
+        sort: list[tuple[str, int]] | None = None,
     ) -> list[Stored]:
-        """Return the current, undeleted resources a query finds (at most `limit`, if given)."""
+        """Return the current, undeleted resources a query finds (at most `limit`, if given,
+        in `sort` order)."""
         # A scope's last test may refuse some of what the database finds: then the limit is
         # counted here, on what passes.
         cursor = self.mongo.resources.find(
@@ -294,6 +298,7 @@ class ResourceStore:
             scope.projection(projection),
             session=session,
             limit=limit if scope.check is None else 0,
+            sort=sort,
         )
         found: list[Stored] = []
         async for doc in cursor:
@@ -302,6 +307,16 @@ class ResourceStore:
                 if len(found) == limit:
                     break
         return found
+
+    async def aggregate(
+        self, match: dict[str, Any], stages: list[dict[str, Any]], scope: Scope
+    ) -> list[dict[str, Any]]:
+        """Return what an aggregation pipeline makes of the current resources a query finds:
+        counts, never records. A scope with a last test per record cannot be counted here."""
+        if scope.check is not None:
+            raise ValueError("a scope with a per-record check cannot aggregate")
+        pipeline = [{"$match": scope.apply(match)}, *stages]
+        return [row async for row in await self.mongo.resources.aggregate(pipeline)]
 
     async def held_elsewhere(
         self, keys: list[str], scope: Scope, session: AsyncClientSession | None = None
@@ -424,6 +439,8 @@ class ResourceStore:
             labels = security_labels(doc)
             if labels:
                 internal["labels"] = labels
+            if w.quality is not None:
+                internal["q"] = w.quality
         internal["see"] = visibility_keys(w.resource_type, w.id, facility, internal.get("sv", []))
         doc["_id"] = key(w.resource_type, w.id)
         doc["_hub"] = internal

@@ -83,6 +83,10 @@ ROUTE_CLASSES: dict[tuple[str, str], str] = {
     ("PUT", "/fhir/AuditEvent/{rest:path}"): "audit-write",
     ("PATCH", "/fhir/AuditEvent/{rest:path}"): "audit-write",
     ("DELETE", "/fhir/AuditEvent/{rest:path}"): "audit-write",
+    ("POST", "/fhir/$validate"): "validate",
+    ("POST", "/fhir/{resource_type}/$validate"): "validate",
+    ("GET", "/quality"): "quality",
+    ("GET", "/quality/findings"): "quality-findings",
 }
 # Endpoint classes that answer without a token; every other route answers 401 without one.
 OPEN_CLASSES = {"open", "auth", "metadata-write"}
@@ -163,6 +167,9 @@ MATRIX: dict[str, tuple[Cell, ...]] = {
     "audit-report":      (403,      403,      403,       403,      OK,       403),
     "admin-clients":     (OK,       403,      403,       403,      403,      403),
     "metrics":           (OK,       403,      403,       403,      403,      403),
+    "validate":          (403,      OK,       403,       403,      403,      403),
+    "quality":           (OK,       OK,       403,       OK,       403,      403),
+    "quality-findings":  (403,      OK,       403,       403,      403,      403),
 }
 # fmt: on
 
@@ -623,6 +630,25 @@ async def client_management(http: httpx.AsyncClient, world: World, role: str) ->
     ]
 
 
+async def validations(http: httpx.AsyncClient, world: World, role: str) -> list[Case]:
+    """Ask whether an Observation would pass, by type and at the base (stores nothing)."""
+    resource = observation(world.patient)
+    return [
+        Case("POST", "/fhir/Observation/$validate", kwargs={"json": resource}),
+        Case("POST", "/fhir/$validate", kwargs={"json": resource}),
+    ]
+
+
+async def quality_reads(http: httpx.AsyncClient, world: World, role: str) -> list[Case]:
+    """Read the data quality the national profiles measured."""
+    return [Case("GET", "/quality")]
+
+
+async def findings_reads(http: httpx.AsyncClient, world: World, role: str) -> list[Case]:
+    """Read a facility's own records' findings."""
+    return [Case("GET", "/quality/findings")]
+
+
 async def metrics_reads(http: httpx.AsyncClient, world: World, role: str) -> list[Case]:
     """Read the hub's traffic counters."""
     return [Case("GET", "/metrics")]
@@ -653,6 +679,9 @@ PREPARE: dict[str, Prepare] = {
     "break-glass": break_glass_declarations,
     "audit-report": break_glass_reports,
     "admin-clients": client_management,
+    "validate": validations,
+    "quality": quality_reads,
+    "quality-findings": findings_reads,
 }
 
 
