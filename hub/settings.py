@@ -4,8 +4,10 @@ from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Literal
 
-from pydantic import PositiveInt
+from pydantic import PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fhir_profiles.pack import pack_of
 
 
 class Settings(BaseSettings):
@@ -36,9 +38,10 @@ class Settings(BaseSettings):
     # Deeper JSON is refused: resources nest far less, and MongoDB refuses more than 100 levels.
     max_json_depth: int = 64
     public_base_url: str | None = None
-    # Patient records carrying the same identifier of this system are one person: Vietnam's
-    # 12-digit citizen ID, as the community VN Core guide names it.
-    national_id_system: str = "http://fhir.hl7.org.vn/core/sid/cccd"
+    # Patient records carrying the same identifier of this system are one person. By default
+    # the country pack's national ID (its NamingSystem typed NI): Vietnam's 12-digit citizen
+    # ID as the community VN Core guide names it, Indonesia's NIK.
+    national_id_system: str = ""
     # Facilities are identified nationally under this system (Organization.identifier, and
     # meta.tag / meta.source of what a facility sends): a facility client writes only its own.
     facility_system: str = "https://moh.gov.vn/fhir/sid/facility"
@@ -79,6 +82,13 @@ class Settings(BaseSettings):
     # while quality is measured); strict: an error-level finding refuses it (422) with its
     # OperationOutcome; off: profiles are not checked on write (`$validate` still works).
     profile_mode: Literal["lenient", "strict", "off"] = "lenient"
+
+    @model_validator(mode="after")
+    def _national_id_of_the_pack(self) -> "Settings":
+        """Take the national ID system from the country pack unless one is set."""
+        if not self.national_id_system:
+            self.national_id_system = pack_of(self.country).national_id_system or ""
+        return self
 
     @property
     def zone(self) -> tzinfo:

@@ -177,7 +177,9 @@ async def another_hub(app: Any, **settings: Any) -> AsyncIterator[Any]:
     process of the same deployment would run."""
     from hub.app import create_app
 
-    second = create_app(app.state.settings.model_copy(update=settings))
+    current = app.state.settings
+    # Validated anew, as the process would read them: derived settings follow the changed ones.
+    second = create_app(type(current).model_validate(current.model_dump() | settings))
     async with second.router.lifespan_context(second):
         yield second
 

@@ -12,7 +12,7 @@ https://hl7.org/fhir/R4/resource-operation-validate.html
 from functools import cache
 from typing import Any
 
-from fhir_profiles.pack import load
+from fhir_profiles.pack import pack_of
 from fhir_profiles.validator import RULE_SYSTEM, Issue, Validator, quality
 from hub.auth.deps import require_scope
 from hub.fhir.entry import Entry
@@ -27,7 +27,7 @@ Resource = dict[str, Any]
 @cache
 def validator_for(country: str) -> Validator:
     """Return the validator of a country's pack, compiled once per process."""
-    return Validator(load(country))
+    return Validator(pack_of(country))
 
 
 def _located(issue: Issue, entry_path: str) -> str:

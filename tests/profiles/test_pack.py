@@ -88,3 +88,11 @@ def test_two_files_of_one_url_in_a_folder_are_refused(tmp_path: Path) -> None:
         (tmp_path / "xx" / f"ValueSet-{name}.json").write_text(json.dumps(value_set))
     with pytest.raises(PackError, match="ValueSet-b.json: https://example.org/vs is also"):
         load("xx", tmp_path)
+
+
+def test_the_country_pack_names_the_national_id_unless_a_setting_does() -> None:
+    assert Settings().national_id_system == "http://fhir.hl7.org.vn/core/sid/cccd"
+    assert Settings(country="id").national_id_system == "https://fhir.kemkes.go.id/id/nik"
+    assert Settings(country="id", national_id_system="urn:x").national_id_system == "urn:x"
+    with pytest.raises(ValueError, match="No country pack 'xx'"):
+        Settings(country="xx")

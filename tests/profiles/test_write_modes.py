@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from tests.profiles.records import id_patient
 from tests.profiles.test_rules_vn import RECORDS as VN_RECORDS
 from tests.support import (
     FHIR_JSON,
@@ -238,3 +239,23 @@ async def test_every_valid_record_of_the_pack_round_trips_through_the_hub_with_n
         for name, value in sent.items():
             if not isinstance(value, dict) or "reference" not in value:
                 assert read[name] == value, (reference, name)
+
+
+async def test_an_indonesian_deployment_checks_the_indonesian_pack(app: Any) -> None:
+    """A country is a setting: the same hub with EHRHUB_COUNTRY=id links persons by NIK and
+    checks a NIK against the patient's birth date."""
+    # As a process started with EHRHUB_COUNTRY=id and no EHRHUB_NATIONAL_ID_SYSTEM reads them.
+    async with another_hub(app, country="id", national_id_system="") as hub:
+        assert hub.state.settings.national_id_system == "https://fhir.kemkes.go.id/id/nik"
+        async with client_for(hub, "facility", facility=unique("I")) as client:
+            good = id_patient()
+            good["identifier"][0]["value"] = f"320411051289{random.randrange(10**4):04d}"
+            answer = await client.post("/fhir/Patient/$validate", json=good, headers=FHIR_JSON)
+            assert answer.json()["issue"][0]["severity"] == "information", answer.text
+            good["birthDate"] = "1989-12-06"
+            answer = await client.post("/fhir/Patient", json=good, headers=OUTCOME)
+            assert answer.status_code == 201, answer.text
+            assert rules(answer.json()) == {"id-nik/nik": "Patient.birthDate"}
+            # A Vietnamese record lacks what the Indonesian profile asks for.
+            answer = await client.post("/fhir/Patient/$validate", json=good_patient())
+            assert "id-patient/Patient.identifier:nik/min" in rules(answer.json())
