@@ -1,11 +1,14 @@
 """Valid sample records of every profile of the Vietnam and Indonesia packs, the mutations
 that break one rule each, and the rules a pack declares (what the rule tables must cover)."""
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from fhir_profiles.pack import Pack
+from fhir_profiles.validator import Validator
+from hub.fhir.models import get_fhir_model_class
 
 Resource = dict[str, Any]
 
@@ -379,3 +382,30 @@ def missing(
 ) -> Case:
     """Return the case of a must-support element left out."""
     return Case(covers, record, mutate, "information", "incomplete", path, rule)
+
+
+def assert_round_trip(validator: Validator, resource: Resource) -> None:
+    """Assert a valid record survives fhir.resources unchanged and has no finding."""
+    model = get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    again = json.loads(model.model_dump_json(by_alias=True, exclude_none=True))
+    assert again == resource
+    assert validator.validate(again) == []
+
+
+def assert_case(validator: Validator, case: Case) -> None:
+    """Assert that breaking one rule gives its issue at its path, and nothing else but
+    must-support gaps and the rules the case names as going along."""
+    issues = validator.validate(case.broken())
+    found = [(i.severity, i.code, i.rule, i.path) for i in issues]
+    assert (case.severity, case.code, case.expected_rule, case.path) in found, issues
+    others = {i.rule for i in issues if i.severity != "information"}
+    assert others - {case.expected_rule, *case.also} == set(), issues
+    assert all(i.message for i in issues)
+
+
+def assert_every_rule_has_a_case(pack: Pack, cases: tuple[Case, ...]) -> None:
+    """Assert the table of cases covers exactly the rules the pack declares."""
+    declared = set(rules_in(pack))
+    tested = {case.covers for case in cases}
+    assert declared - tested == set(), "rules without a case"
+    assert tested - declared == set(), "cases of rules the pack no longer has"

@@ -1,20 +1,13 @@
-"""The Indonesia pack's profiles, rule by rule: the same validator reads a second country's
-pack, which is data only (NIK, SATUSEHAT's identifier systems)."""
-
-import json
-from collections.abc import Callable
-
-import pytest
+"""The Indonesia pack's profiles, rule by rule: its valid records and one case per rule, which
+test_rules.py runs. The same validator reads a second country's pack, which is data only
+(NIK, SATUSEHAT's identifier systems)."""
 
 from fhir_profiles.pack import load
 from fhir_profiles.validator import Validator
-from hub.fhir.models import get_fhir_model_class
 from tests.profiles.records import (
     ICD10,
     IHS,
     NIK,
-    Case,
-    Resource,
     append,
     drop,
     id_condition,
@@ -24,7 +17,6 @@ from tests.profiles.records import (
     missing,
     put,
     required,
-    rules_in,
     too_many,
     uncoded,
     wrong,
@@ -170,39 +162,6 @@ MORE = (
         "Patient.identifier[0].value",
     ),
 )
-
-
-@pytest.fixture(scope="module")
-def validator() -> Validator:
-    return Validator(load("id"))
-
-
-@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.__name__)
-def test_a_valid_record_round_trips_with_no_issue(
-    validator: Validator, record: Callable[[], Resource]
-) -> None:
-    resource = record()
-    model = get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    again = json.loads(model.model_dump_json(by_alias=True, exclude_none=True))
-    assert again == resource
-    assert validator.validate(again) == []
-
-
-@pytest.mark.parametrize("case", CASES + MORE, ids=lambda c: c.covers)
-def test_breaking_one_rule_gives_its_issue_at_its_path(validator: Validator, case: Case) -> None:
-    issues = validator.validate(case.broken())
-    found = [(i.severity, i.code, i.rule, i.path) for i in issues]
-    assert (case.severity, case.code, case.expected_rule, case.path) in found, issues
-    others = {i.rule for i in issues if i.severity != "information"}
-    assert others - {case.expected_rule, *case.also} == set(), issues
-    assert all(i.message for i in issues)
-
-
-def test_every_rule_of_the_pack_has_a_case() -> None:
-    declared = set(rules_in(load("id")))
-    tested = {case.covers for case in CASES}
-    assert declared - tested == set(), "rules without a case"
-    assert tested - declared == set(), "cases of rules the pack no longer has"
 
 
 def test_the_pack_is_data_the_same_validator_reads() -> None:

@@ -1,28 +1,21 @@
-"""The Vietnam pack's profiles, rule by rule: each valid record passes, and each rule broken
-alone gives its issue at its path."""
-
-import json
-from collections.abc import Callable
+"""The Vietnam pack's profiles, rule by rule: its valid records and one case per rule, which
+test_rules.py runs; and the cases particular to Vietnam (time zones, dengue)."""
 
 import pytest
 
 from fhir_profiles.pack import load
 from fhir_profiles.validator import Validator
-from hub.fhir.models import get_fhir_model_class
 from tests.profiles.records import (
     BHYT,
     CCCD,
     FACILITY,
     ICD10,
-    Case,
-    Resource,
     append,
     drop,
     invariant,
     missing,
     put,
     required,
-    rules_in,
     too_many,
     typed,
     uncoded,
@@ -405,34 +398,6 @@ MORE = (
 @pytest.fixture(scope="module")
 def validator() -> Validator:
     return Validator(load("vn"))
-
-
-@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.__name__)
-def test_a_valid_record_round_trips_with_no_issue(
-    validator: Validator, record: Callable[[], Resource]
-) -> None:
-    resource = record()
-    model = get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    again = json.loads(model.model_dump_json(by_alias=True, exclude_none=True))
-    assert again == resource
-    assert validator.validate(again) == []
-
-
-@pytest.mark.parametrize("case", CASES + MORE, ids=lambda c: c.covers)
-def test_breaking_one_rule_gives_its_issue_at_its_path(validator: Validator, case: Case) -> None:
-    issues = validator.validate(case.broken())
-    found = [(i.severity, i.code, i.rule, i.path) for i in issues]
-    assert (case.severity, case.code, case.expected_rule, case.path) in found, issues
-    others = {i.rule for i in issues if i.severity != "information"}
-    assert others - {case.expected_rule, *case.also} == set(), issues
-    assert all(i.message for i in issues)
-
-
-def test_every_rule_of_the_pack_has_a_case() -> None:
-    declared = set(rules_in(load("vn")))
-    tested = {case.covers for case in CASES}
-    assert declared - tested == set(), "rules without a case"
-    assert tested - declared == set(), "cases of rules the pack no longer has"
 
 
 def test_a_visit_may_end_in_another_time_zone_after_it_began(validator: Validator) -> None:

@@ -45,6 +45,22 @@ def bad_patient() -> dict[str, Any]:
     return resource
 
 
+def transaction(*entries: dict[str, Any]) -> dict[str, Any]:
+    """Return a transaction Bundle POSTing each resource (an entry may carry a fullUrl)."""
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {k: v for k, v in e.items() if k != "resource"}
+            | {
+                "resource": e["resource"],
+                "request": {"method": "POST", "url": e["resource"]["resourceType"]},
+            }
+            for e in entries
+        ],
+    }
+
+
 def rules(outcome: dict[str, Any]) -> dict[str, str]:
     """Return each issue's rule and its path."""
     return {
@@ -89,14 +105,7 @@ async def test_a_good_record_is_kept_valid_and_identified(
 async def test_a_transaction_response_carries_each_entrys_findings(
     client: httpx.AsyncClient,
 ) -> None:
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {"resource": good_patient(), "request": {"method": "POST", "url": "Patient"}},
-            {"resource": bad_patient(), "request": {"method": "POST", "url": "Patient"}},
-        ],
-    }
+    bundle = transaction({"resource": good_patient()}, {"resource": bad_patient()})
     response = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
     assert response.status_code == 200, response.text
     first, second = (e["response"] for e in response.json()["entry"])
@@ -110,14 +119,7 @@ async def test_strict_refuses_a_profile_error_and_writes_nothing_of_the_transact
 ) -> None:
     marker = unique()
     good = good_patient(telecom=[{"system": "email", "value": f"{marker}@example.org"}])
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {"resource": good, "request": {"method": "POST", "url": "Patient"}},
-            {"resource": bad_patient(), "request": {"method": "POST", "url": "Patient"}},
-        ],
-    }
+    bundle = transaction({"resource": good}, {"resource": bad_patient()})
     async with another_hub(app, profile_mode="strict") as strict:
         async with client_for(strict, "facility", facility=unique("S")) as client:
             refused = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
@@ -221,13 +223,9 @@ async def test_every_valid_record_of_the_pack_round_trips_through_the_hub_with_n
     entries = []
     for resource in made:
         local = first.pop(resource["resourceType"], None)
-        entry = {
-            "resource": resource,
-            "request": {"method": "POST", "url": resource["resourceType"]},
-        }
-        entries.append(entry | ({"fullUrl": urns[local]} if local else {}))
+        entries.append({"resource": resource} | ({"fullUrl": urns[local]} if local else {}))
     client = await facility_client("79001")
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    bundle = transaction(*entries)
     response = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
     assert response.status_code == 200, response.text
     for sent, answer in zip(made, response.json()["entry"], strict=True):
