@@ -8,6 +8,7 @@ from typing import Any
 import hub
 from hub.audit import search as audit
 from hub.auth.routes import LOGIN_PATH, TOKEN_PATH
+from hub.fhir.profiling import validator_for
 from hub.fhir.resource_types import stored_types
 from hub.search.registry import COMMON, MODIFIERS, SearchParam, registry
 
@@ -26,6 +27,13 @@ _EVERYTHING = {
     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
     "documentation": "Everything about the person: the records of every Patient that carries "
     "the same national identifier, with start, end, _since, _type and _count",
+}
+_VALIDATE = {
+    "name": "validate",
+    "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+    "documentation": "The OperationOutcome of a resource (or a Parameters with resource, "
+    "profile, mode) against the FHIR R4 base model and the country pack's national profile; "
+    "nothing is stored",
 }
 _MODIFIER_TEXT = {
     "token": "system|code, |code, code or system|",
@@ -67,11 +75,12 @@ def _includes(resource_type: str) -> tuple[list[str], list[str]]:
 
 
 @cache
-def _resources() -> list[dict[str, Any]]:
-    return [_resource(t) for t in stored_types()]
+def _resources(country: str) -> list[dict[str, Any]]:
+    profiles = {p.type: p.url for p in validator_for(country).profiles.values()}
+    return [_resource(t, profiles.get(t)) for t in stored_types()]
 
 
-def _resource(t: str) -> dict[str, Any]:
+def _resource(t: str, profile: str | None) -> dict[str, Any]:
     if t == "AuditEvent":
         return _audit_event()
     forward, reverse = _includes(t)
@@ -89,8 +98,9 @@ def _resource(t: str) -> dict[str, Any]:
         "searchRevInclude": reverse,
         "searchParam": [_search_param(p) for p in registry().params(t).values()],
     }
-    if t == "Patient":
-        found["operation"] = [_EVERYTHING]
+    found["operation"] = [_EVERYTHING, _VALIDATE] if t == "Patient" else [_VALIDATE]
+    if profile is not None:
+        found["supportedProfile"] = [profile]
     return found
 
 
@@ -120,8 +130,9 @@ def _audit_event() -> dict[str, Any]:
     }
 
 
-def capability_statement(base: str, released: str) -> dict[str, Any]:
-    """Return the CapabilityStatement of this hub at `base`."""
+def capability_statement(base: str, released: str, country: str) -> dict[str, Any]:
+    """Return the CapabilityStatement of this hub at `base`, checking the national profiles
+    of a country's pack."""
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -136,7 +147,7 @@ def capability_statement(base: str, released: str) -> dict[str, Any]:
             {
                 "mode": "server",
                 "security": _security(base.removesuffix("/fhir")),
-                "resource": _resources(),
+                "resource": _resources(country),
                 "interaction": [
                     {"code": "transaction"},
                     {"code": "batch"},
@@ -146,6 +157,7 @@ def capability_statement(base: str, released: str) -> dict[str, Any]:
                     {"name": "_type", "type": "token", "documentation": "types to search"},
                     *(_search_param(p) for p in COMMON.values()),
                 ],
+                "operation": [_VALIDATE],
             }
         ],
     }

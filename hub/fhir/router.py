@@ -72,7 +72,8 @@ def _url(resource_type: str, request: Request) -> str:
 @router.get("/fhir/metadata")
 async def metadata(request: Request, ctx: Ctx) -> Response:
     """Return the CapabilityStatement."""
-    return json_response(capability_statement(ctx.base, request.app.state.started))
+    started = request.app.state.started
+    return json_response(capability_statement(ctx.base, started, ctx.settings.country))
 
 
 @router.api_route(

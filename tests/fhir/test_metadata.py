@@ -184,8 +184,26 @@ async def test_every_listed_search_parameter_is_honoured(
 async def test_patient_everything_is_listed(statement: dict[str, Any]) -> None:
     """The statement lists $everything on Patient, system search and the include targets."""
     patient_entry = listed(statement)["Patient"]
-    assert [op["name"] for op in patient_entry["operation"]] == ["everything"]
+    assert [op["name"] for op in patient_entry["operation"]] == ["everything", "validate"]
     assert "Observation:subject" in patient_entry["searchRevInclude"]
     assert "Patient:organization" in patient_entry["searchInclude"]
     codes = {i["code"] for i in statement["rest"][0]["interaction"]}
     assert "search-system" in codes
+
+
+async def test_validate_and_the_national_profiles_are_listed(
+    client: httpx.AsyncClient, statement: dict[str, Any]
+) -> None:
+    """Every type clients write lists $validate, which is served; the types the country pack
+    profiles list their profile, which $validate names."""
+    types = listed(statement)
+    assert [op["name"] for op in statement["rest"][0]["operation"]] == ["validate"]
+    written = [e for t, e in types.items() if t != "AuditEvent"]
+    assert all("validate" in [op["name"] for op in e["operation"]] for e in written)
+    profiled = {t: e["supportedProfile"][0] for t, e in types.items() if "supportedProfile" in e}
+    assert profiled["Condition"] == "https://moh.gov.vn/fhir/StructureDefinition/vn-condition"
+    assert len(profiled) == 9
+    condition = {"resourceType": "Condition", "subject": {"reference": "Patient/x"}}
+    answer = await client.post("/fhir/Condition/$validate", json=condition)
+    assert answer.status_code == 200
+    assert any("Condition.code" in i["expression"] for i in answer.json()["issue"])
