@@ -31,6 +31,7 @@ from hub.fhir.outcome import (
 from hub.fhir.router import router as fhir_router
 from hub.metrics import Metrics
 from hub.middleware import MetricsMiddleware, TrailingSlashMiddleware
+from hub.reporting.counters import Counters
 from hub.reporting.routes import router as quality_router
 from hub.search import layout as search_layout
 from hub.search.extract import keys as search_keys
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = ResourceStore(mongo, search_keys)
         app.state.auth = await Authority.start(mongo.db, settings)
         app.state.audit = AuditTrail(mongo.audit)
+        app.state.counters = Counters(mongo, settings.zone, settings.national_id_system)
         await search_layout.bring_up_to_date(app.state.store)
         try:
             yield

@@ -12,10 +12,11 @@ from pymongo.errors import PyMongoError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.audit.event import Request, audit_event, event_key
-from hub.audit.interactions import BATCH, UNAUDITED_PATHS, interaction_of
+from hub.audit.interactions import BATCH, UNAUDITED_PATHS, Interaction, interaction_of
 from hub.audit.record import Record
 from hub.audit.trail import ACCESS
 from hub.auth.caller import Caller
+from hub.auth.roles import Role
 from hub.fhir.http import error_response
 from hub.fhir.outcome import Unavailable
 
@@ -113,6 +114,9 @@ class AuditMiddleware:
             event = audit_event(
                 event_id, recorded, interaction, request, None, Record(), facility_system
             )
+        if status >= 400 and _submission(interaction, caller):
+            assert caller is not None and caller.facility is not None
+            await app.state.counters.refused(caller.facility, recorded)
         agent = getattr(caller, "client_id", None)
         token = caller.token_id if caller is not None else None
         btg = ACCESS if caller is not None and caller.break_glass else None
@@ -126,6 +130,16 @@ class AuditMiddleware:
             log.exception("audit trail not written for %s %s", request.method, request.path)
             return 400 <= status < 500
         return True
+
+
+def _submission(interaction: Interaction, caller: Caller | None) -> bool:
+    """Tell whether a request is a facility system submitting records (for the counters of
+    submissions accepted and refused)."""
+    writes = interaction.action in ("C", "U", "D") or interaction.subtype in (
+        "transaction",
+        "batch",
+    )
+    return writes and caller is not None and caller.role == Role.FACILITY and bool(caller.facility)
 
 
 async def _unchecked_caller(scope: Scope) -> Caller | None:

@@ -15,6 +15,7 @@ from hub.store.scope import Scope
 if TYPE_CHECKING:
     from hub.audit.record import Record
     from hub.audit.trail import AuditTrail
+    from hub.reporting.counters import Counters
 
 
 @dataclass
@@ -36,6 +37,8 @@ class Context:
     audit: "Record | None" = None
     # The audit trail, for the AuditEvent interactions (hub.audit.search).
     audit_trail: "AuditTrail | None" = None
+    # The reporting counters each accepted write adds to (hub.reporting.counters).
+    counters: "Counters | None" = None
 
 
 @dataclass

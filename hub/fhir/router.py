@@ -58,6 +58,7 @@ async def context(request: Request) -> Context:
         caller=getattr(request.state, "caller", UNRESTRICTED_CALLER),
         audit=getattr(request.state, "audit", None),
         audit_trail=state.audit,
+        counters=state.counters,
     )
 
 

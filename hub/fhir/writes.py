@@ -218,6 +218,18 @@ async def _apply(ctx: Context, entries: list[Entry]) -> Plan:
     return plan
 
 
+async def _count(ctx: Context, plan: Plan) -> None:
+    """Add a committed write to the reporting counters: what it created, changed, deleted."""
+    if ctx.counters is None or not plan.writes:
+        return
+    written = []
+    for i, w in plan.written.items():
+        stored, previous = plan.results[i].stored, plan.writes[w].previous
+        if stored is not None:
+            written.append((stored, previous is None or previous.deleted))
+    await ctx.counters.accepted(plan.facility, written, now())
+
+
 async def commit(
     ctx: Context,
     entries: list[Entry],
@@ -246,6 +258,7 @@ async def commit(
                 if after is not None:
                     await after(inside, plan)
             ctx.store.committed({e.target.resource_type for e in entries})
+            await _count(ctx, plan)
             return [plan.results[i] for i in range(len(entries))]
         except VersionConflict:
             if any(e.if_match for e in entries):

@@ -1,0 +1,118 @@
+"""The reporting counters, kept current by every accepted and refused submission: per
+facility and per day, records by type, patients, people by national ID, delays."""
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.support import FHIR_JSON, patient, unique
+
+CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
+
+
+def citizen_id() -> str:
+    return f"0790850{random.randrange(10**5):05d}"
+
+
+async def stats(app: Any, key: str) -> dict[str, Any]:
+    doc = await app.state.mongo.db["stats"].find_one({"_id": key})
+    return dict(doc or {})
+
+
+def visit(cccd: str, hours_ago: float) -> dict[str, Any]:
+    """Return a transaction: a Patient, an Encounter that ended some hours ago, and an
+    Observation of it."""
+    ended = datetime.now(UTC) - timedelta(hours=hours_ago)
+    person, encounter = f"urn:uuid:{unique()}", f"urn:uuid:{unique()}"
+    resources = [
+        (person, patient(cccd)),
+        (
+            encounter,
+            {
+                "resourceType": "Encounter",
+                "status": "finished",
+                "class": {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "AMB",
+                },
+                "subject": {"reference": person},
+                "period": {
+                    "start": (ended - timedelta(hours=1)).isoformat(),
+                    "end": ended.isoformat(),
+                },
+            },
+        ),
+        (
+            f"urn:uuid:{unique()}",
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                "subject": {"reference": person},
+                "effectiveDateTime": ended.isoformat(),
+            },
+        ),
+    ]
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"fullUrl": url, "resource": r, "request": {"method": "POST", "url": r["resourceType"]}}
+            for url, r in resources
+        ],
+    }
+
+
+async def test_an_accepted_transaction_adds_to_its_facility_and_its_day(
+    app: Any, facility_client: Any
+) -> None:
+    code = unique("C")
+    client = await facility_client(code)
+    response = await client.post("/fhir", json=visit(citizen_id(), 2), headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    total = await stats(app, f"f|{code}")
+    assert total["accepted"] == 1 and total.get("refused", 0) == 0
+    assert total["records"] == {"Patient": 1, "Encounter": 1, "Observation": 1}
+    assert (total["patients"], total["people"]) == (1, 1)
+    assert total["delays"] == 2 and total["timely"] == 2
+    assert 2 * 3600 <= total["delay_seconds"] / total["delays"] < 3 * 3600
+    assert total["first"] == total["last"]
+    day = app.state.counters.day(total["first"])
+    daily = await stats(app, f"d|{code}|{day}")
+    assert {k: daily[k] for k in ("accepted", "records", "patients", "people")} == {
+        k: total[k] for k in ("accepted", "records", "patients", "people")
+    }
+
+
+async def test_a_person_counts_once_across_facilities_and_a_late_record_is_not_timely(
+    app: Any, facility_client: Any
+) -> None:
+    cccd = citizen_id()
+    first, second = unique("C"), unique("C")
+    people_before = await app.state.counters.people()
+    for code, hours in ((first, 1), (second, 72)):
+        client = await facility_client(code)
+        assert (await client.post("/fhir", json=visit(cccd, hours))).status_code == 200
+    assert await app.state.counters.people() == people_before + 1
+    assert (await stats(app, f"f|{first}"))["people"] == 1
+    later = await stats(app, f"f|{second}")
+    assert later.get("people", 0) == 0 and later["patients"] == 1
+    assert later["delays"] == 2 and later.get("timely", 0) == 0
+
+
+async def test_updates_deletes_and_refusals_count_as_they_should(
+    app: Any, facility_client: Any
+) -> None:
+    code = unique("C")
+    client = await facility_client(code)
+    created = await client.post("/fhir/Patient", json=patient(citizen_id()))
+    assert created.status_code == 201
+    body = created.json()
+    assert (await client.put(f"/fhir/Patient/{body['id']}", json=body)).status_code == 200
+    assert (await client.delete(f"/fhir/Patient/{body['id']}")).status_code == 204
+    refused = await client.post("/fhir/Patient", json=patient(citizen_id(), gender="robot"))
+    assert refused.status_code == 400
+    total = await stats(app, f"f|{code}")
+    assert (total["accepted"], total["refused"]) == (3, 1)
+    assert total["records"] == {"Patient": 0} and total["patients"] == 0
+    assert total["first"] < total["last"]
