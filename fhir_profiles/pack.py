@@ -13,6 +13,8 @@ PACKS = Path(__file__).parent
 COMMON = PACKS / "common"
 Resource = dict[str, Any]
 
+# A pack's data that is not FHIR: the national rollout roadmap (hub/reporting/roadmap.py).
+ROADMAP_FILE = "roadmap.json"
 ID_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
 NATIONAL_ID_TYPE = "NI"  # v2-0203 "National unique individual identifier"
 
@@ -30,6 +32,7 @@ class Pack:
     naming_systems: dict[str, Resource] = field(default_factory=dict)  # by preferred uniqueId
     code_systems: dict[str, Resource] = field(default_factory=dict)  # by url
     value_sets: dict[str, Resource] = field(default_factory=dict)  # by url
+    roadmap: dict[str, Any] = field(default_factory=dict)  # roadmap.json, as read
     _by_type: dict[str, Resource] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -81,6 +84,9 @@ def _read_folder(pack: Pack, where: Path) -> None:
             resource = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as error:
             raise PackError(f"{path.name}: not JSON: {error}") from None
+        if path.name == ROADMAP_FILE:
+            pack.roadmap.update(resource)
+            continue
         kind = resource.get("resourceType") if isinstance(resource, dict) else None
         index = _index_of(pack, kind)
         if index is None:

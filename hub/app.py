@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse, Response
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
 
+from fhir_profiles.pack import pack_of
 from hub.audit.middleware import AuditMiddleware
 from hub.audit.trail import AuditTrail
 from hub.auth.admin import router as admin_router
@@ -32,6 +33,9 @@ from hub.fhir.router import router as fhir_router
 from hub.metrics import Metrics
 from hub.middleware import MetricsMiddleware, TrailingSlashMiddleware
 from hub.reporting.counters import Counters
+from hub.reporting.coverage import Registry
+from hub.reporting.roadmap import milestones
+from hub.reporting.routes import reports as reports_router
 from hub.reporting.routes import router as quality_router
 from hub.search import layout as search_layout
 from hub.search.extract import keys as search_keys
@@ -60,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.auth = await Authority.start(mongo.db, settings)
         app.state.audit = AuditTrail(mongo.audit)
         app.state.counters = Counters(mongo, settings.zone, settings.national_id_system)
+        app.state.registry = Registry(app.state.store, settings.facility_system)
         await search_layout.bring_up_to_date(app.state.store)
         try:
             yield
@@ -73,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.settings = settings
+    # Read at once: a roadmap file that cannot be read stops the hub before it serves.
+    app.state.milestones = milestones(pack_of(settings.country), settings.roadmap_file)
     app.state.scope_of = scope_of
     app.state.recent = Recent(settings.consent_cache_seconds)
     app.state.started = instant(now())
@@ -81,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(admin_router)
     app.include_router(quality_router)
+    app.include_router(reports_router)
     app.include_router(fhir_router)
     _add_operational_routes(app)
     _add_error_handlers(app)

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     # while quality is measured); strict: an error-level finding refuses it (422) with its
     # OperationOutcome; off: profiles are not checked on write (`$validate` still works).
     profile_mode: Literal["lenient", "strict", "off"] = "lenient"
+    # A facility is "live" while its last accepted submission is at most this many days old.
+    live_days: PositiveInt = 7
+    # The ministry's own roadmap milestones (JSON, as the country pack's roadmap.json), added
+    # to the pack's published deadlines.
+    roadmap_file: Path | None = None
 
     @model_validator(mode="after")
     def _national_id_of_the_pack(self) -> "Settings":

@@ -50,6 +50,8 @@ BY_ROUTE: dict[str, Interaction] = {
     # The data quality the national profiles measured (hub/reporting/routes.py).
     "quality_summary": SEARCH,
     "quality_findings": SEARCH,
+    "coverage_report": SEARCH,
+    "roadmap_report": SEARCH,
     # The credentials an admin manages (hub/auth/admin.py).
     "list_clients": SEARCH,
     "create_client": Interaction("create", "C"),

@@ -1,4 +1,5 @@
-"""Audit every request under /fhir (and /audit, /admin, /quality), in one place no route can skip.
+"""Audit every request under /fhir (and /audit, /admin, /quality, /reports), in one place no
+route can skip.
 
 The response is held back until its AuditEvent is stored: when the audit trail cannot be
 written, the client gets 503 instead of an unaudited answer.
@@ -24,12 +25,12 @@ log = logging.getLogger("ehrhub.audit")
 
 # The FHIR API, the audit reports (they name the patients whose records were accessed), and
 # the management of credentials.
-AUDITED_PREFIXES = ("/fhir", "/audit", "/admin", "/quality")
+AUDITED_PREFIXES = ("/fhir", "/audit", "/admin", "/quality", "/reports")
 
 
 def audited(method: str, path: str) -> bool:
-    """Tell whether a request is audited: all of /fhir, /audit, /admin and /quality but
-    reading the discovery documents."""
+    """Tell whether a request is audited: all of /fhir, /audit, /admin, /quality and
+    /reports but reading the discovery documents."""
     under = any(path == p or path.startswith(p + "/") for p in AUDITED_PREFIXES)
     return under and not (method in ("GET", "HEAD") and path in UNAUDITED_PATHS)
 

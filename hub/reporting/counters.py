@@ -19,7 +19,7 @@ If the process dies between a commit and its counters, the counters lag by that 
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from pymongo import UpdateOne
@@ -113,8 +113,8 @@ class Counters:
     """The reporting counters of one database."""
 
     def __init__(self, mongo: Mongo, zone: tzinfo, national_id_system: str) -> None:
-        self.stats = mongo.db["stats"]
-        self.persons = mongo.db["persons"]
+        self.stats = mongo.stats
+        self.persons = mongo.persons
         self.zone = zone
         self.national = national_id_system
 
@@ -203,6 +203,10 @@ class Counters:
         query = {"kind": "day", "day": {"$gte": since, "$lte": until}}
         return [doc async for doc in self.stats.find(query)]
 
-    async def people(self) -> int:
-        """Return how many people have a record (distinct national IDs)."""
-        return int(await self.persons.count_documents({}))
+    async def people(self, on: date | None = None) -> int:
+        """Return how many people have a record (distinct national IDs): now, or at the end
+        of a day."""
+        if on is None:
+            return int(await self.persons.count_documents({}))
+        query = {"kind": "people", "day": {"$lte": on.isoformat()}}
+        return sum([int(doc.get("people", 0)) async for doc in self.stats.find(query)])

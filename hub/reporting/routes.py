@@ -1,4 +1,13 @@
-"""The data quality the national profiles measured, over HTTP.
+"""What the ministry and the facilities read of the hub's data, over HTTP.
+
+    GET /reports/coverage[?province=&level=&type=&ownership=&date=&format=csv]
+                                              facilities registered, connected and live,
+                                              records, patients and people: nationally, per
+                                              province, per level, per facility
+    GET /reports/roadmap[?date=&format=csv]   each milestone of the roadmap: its targets,
+                                              where the country stands, status and trend
+
+The data quality the national profiles measured:
 
     GET /quality[?facility=]                  per facility and type: records, checked, valid,
                                               complete, coded, identified; per rule: how many
@@ -10,19 +19,25 @@
                                               it knows what to fix, record by record.
 
 No health data leaves here but a facility's own findings, to that facility. Every call is
-audited (hub/audit/middleware.py records /quality as it records /fhir).
+audited (hub/audit/middleware.py records /reports and /quality as it records /fhir). The
+reports are the ministry's and admins'.
 """
 
-from typing import Annotated
+import csv
+import io
+import json
+import re
+from datetime import date
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from hub.auth.caller import Caller
 from hub.auth.deps import require_role
 from hub.auth.roles import Role
 from hub.fhir.outcome import BadRequest, Forbidden
-from hub.reporting import quality
+from hub.reporting import coverage, quality, roadmap
 
 router = APIRouter(prefix="/quality", tags=["data quality"])
 _MAX_COUNT = 500
@@ -80,3 +95,97 @@ async def quality_findings(
     )
     more = len(rows) == int(count)
     return JSONResponse({"records": rows, "next": rows[-1]["record"] if more else None})
+
+
+reports = APIRouter(prefix="/reports", tags=["reports"])
+Analyst = Annotated[
+    Caller, Depends(require_role(Role.MINISTRY, Role.ADMIN, doing="read the national reports"))
+]
+_CSV_SAFE = re.compile(r"^[=+\-@\t\r]")
+
+
+def _day(value: str | None) -> date | None:
+    """Read the `date` parameter: a day, yyyy-mm-dd."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(
+            f"date must be a day like 2026-11-27, not {value!r}", expression="date"
+        ) from None
+
+
+def _codes(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _answer(report: dict[str, Any], rows: list[dict[str, Any]], form: str, name: str) -> Response:
+    """Answer a report as JSON, or its rows as CSV."""
+    if form == "json":
+        return JSONResponse(report)
+    if form != "csv":
+        raise BadRequest(f"format must be json or csv, not {form!r}", expression="format")
+    out = io.StringIO()
+    columns = list(rows[0]) if rows else []
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row[c]) for c in columns])
+    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _cell(value: Any) -> str:
+    """Return a CSV cell; text a spreadsheet would take for a formula is quoted with '."""
+    if isinstance(value, dict | list):
+        value = json.dumps(value, ensure_ascii=False)
+    text = "" if value is None else str(value)
+    return "'" + text if _CSV_SAFE.match(text) else text
+
+
+@reports.get("/coverage")
+async def coverage_report(
+    request: Request,
+    caller: Analyst,
+    province: str | None = None,
+    level: str | None = None,
+    type: str | None = None,  # noqa: A002 - the report's own parameter name
+    ownership: str | None = None,
+    day: Annotated[str | None, Query(alias="date")] = None,
+    form: Annotated[str, Query(alias="format")] = "json",
+) -> Response:
+    """Facilities registered, connected and live, records and people."""
+    state = request.app.state
+    scope = {"province": _codes(province), "level": _codes(level), "type": _codes(type)}
+    scope["ownership"] = _codes(ownership)
+    report = await coverage.coverage(
+        state.registry, state.counters, scope, _day(day), state.settings.live_days
+    )
+    rows = [{k: v for k, v in r.items() if k != "records_by_type"} for r in report["facilities"]]
+    return _answer(report, rows, form, f"coverage-{report['date']}")
+
+
+@reports.get("/roadmap")
+async def roadmap_report(
+    request: Request,
+    caller: Analyst,
+    day: Annotated[str | None, Query(alias="date")] = None,
+    form: Annotated[str, Query(alias="format")] = "json",
+) -> Response:
+    """Each milestone: its targets, the figures against them, its status and trend."""
+    state = request.app.state
+    report = await roadmap.roadmap(state.registry, state.counters, state.milestones, _day(day))
+    rows = [
+        {
+            "id": m["id"],
+            "due": m["due"],
+            "title": m["title"].get("en") or next(iter(m["title"].values())),
+            "status": m["status"],
+            "days_left": m["days_left"],
+            **{f"target_{k}": v for k, v in m["targets"].items()},
+            **{f"actual_{k}": v for k, v in m["actual"].items()},
+        }
+        for m in report["milestones"]
+    ]
+    return _answer(report, rows, form, f"roadmap-{report['date']}")

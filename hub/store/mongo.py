@@ -20,6 +20,10 @@ CONDITIONS = "conditions"
 AUDIT = "audit"
 # Facts about the database itself, such as the layout its search keys were written in.
 META = "meta"
+# The reporting counters, per facility and per facility and day (hub/reporting/counters.py),
+# and each person with a record, by national ID.
+STATS = "stats"
+PERSONS = "persons"
 
 # Ascending on purpose: queries walk it backwards for newest-first, and the embedded server
 # (SecantusDB 0.7.0b3) drops a range bound's equal values on a descending compound key.
@@ -42,6 +46,8 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         # millions. Sparse, so that ordinary events cost it nothing.
         ([("_hub.btg", ASCENDING)], {"name": "btg", "sparse": True}),
     ],
+    # Every facility's totals; the days of a span.
+    STATS: [([("kind", ASCENDING), ("day", ASCENDING)], {"name": "kind_day"})],
 }
 
 
@@ -62,6 +68,8 @@ class Mongo:
         self.conditions = self.db[CONDITIONS]
         self.meta = self.db[META]
         self.audit = self.db[AUDIT]
+        self.stats = self.db[STATS]
+        self.persons = self.db[PERSONS]
 
     async def ensure_indexes(self) -> None:
         """Create the hub's indexes and drop those it no longer uses, which would slow writes."""

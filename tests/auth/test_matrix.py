@@ -87,6 +87,8 @@ ROUTE_CLASSES: dict[tuple[str, str], str] = {
     ("POST", "/fhir/{resource_type}/$validate"): "validate",
     ("GET", "/quality"): "quality",
     ("GET", "/quality/findings"): "quality-findings",
+    ("GET", "/reports/coverage"): "reports",
+    ("GET", "/reports/roadmap"): "reports",
 }
 # Endpoint classes that answer without a token; every other route answers 401 without one.
 OPEN_CLASSES = {"open", "auth", "metadata-write"}
@@ -170,6 +172,7 @@ MATRIX: dict[str, tuple[Cell, ...]] = {
     "validate":          (403,      OK,       403,       403,      403,      403),
     "quality":           (OK,       OK,       403,       OK,       403,      403),
     "quality-findings":  (403,      OK,       403,       403,      403,      403),
+    "reports":           (OK,       403,      403,       OK,       403,      403),
 }
 # fmt: on
 
@@ -649,6 +652,15 @@ async def findings_reads(http: httpx.AsyncClient, world: World, role: str) -> li
     return [Case("GET", "/quality/findings")]
 
 
+async def report_reads(http: httpx.AsyncClient, world: World, role: str) -> list[Case]:
+    """Read the ministry's reports, as JSON and as CSV."""
+    return [
+        Case("GET", "/reports/coverage"),
+        Case("GET", "/reports/coverage?format=csv"),
+        Case("GET", "/reports/roadmap"),
+    ]
+
+
 async def metrics_reads(http: httpx.AsyncClient, world: World, role: str) -> list[Case]:
     """Read the hub's traffic counters."""
     return [Case("GET", "/metrics")]
@@ -682,6 +694,7 @@ PREPARE: dict[str, Prepare] = {
     "validate": validations,
     "quality": quality_reads,
     "quality-findings": findings_reads,
+    "reports": report_reads,
 }
 
 

@@ -15,7 +15,7 @@ def citizen_id() -> str:
 
 
 async def stats(app: Any, key: str) -> dict[str, Any]:
-    doc = await app.state.mongo.db["stats"].find_one({"_id": key})
+    doc = await app.state.mongo.stats.find_one({"_id": key})
     return dict(doc or {})
 
 

@@ -1,0 +1,253 @@
+"""Coverage: how many facilities are connected and live, against the registry, per facility,
+province and level; how many records and people. Read from the counters and the registry,
+never from the records themselves.
+
+A facility is *connected* once the hub accepted a submission of it, and *live* while its last
+one is at most `EHRHUB_LIVE_DAYS` old. With a date, the figures are those at the end of that
+day, summed from the day counters.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from hub.reporting.counters import Counters
+from hub.store.resources import ResourceStore
+from hub.store.scope import Scope
+
+PROVINCE_EXTENSION = "https://ehrhub.org/fhir/StructureDefinition/province"
+LEVEL_SYSTEM = "https://moh.gov.vn/fhir/CodeSystem/facility-level"
+TYPE_SYSTEM = "https://moh.gov.vn/fhir/CodeSystem/facility-type"
+OWNERSHIP_SYSTEM = "https://moh.gov.vn/fhir/CodeSystem/facility-ownership"
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A facility as the registry knows it."""
+
+    code: str
+    name: str = ""
+    province: str = ""  # its code, or its name where the registry has no code
+    province_name: str = ""
+    level: str = ""
+    type: str = ""
+    ownership: str = ""
+
+    def within(self, scope: dict[str, list[str]]) -> bool:
+        """Tell whether the facility falls under a scope: {"facility": [...], "province":
+        [...], "level": [...], "type": [...], "ownership": [...]}, each a list of codes; an
+        empty scope is everything."""
+        fields = {
+            "facility": self.code,
+            "province": self.province,
+            "level": self.level,
+            "type": self.type,
+            "ownership": self.ownership,
+        }
+        return all(fields.get(name) in wanted for name, wanted in scope.items() if wanted)
+
+
+def registered_of(organization: dict[str, Any], facility_system: str) -> Registered | None:
+    """Read a registry Organization: its facility code, name, province, level, type and
+    ownership; None if it carries no facility code."""
+    code = next(
+        (
+            i.get("value")
+            for i in organization.get("identifier") or []
+            if isinstance(i, dict) and i.get("system") == facility_system
+        ),
+        None,
+    )
+    if not isinstance(code, str):
+        return None
+    kinds = {
+        c.get("system"): c.get("code")
+        for t in organization.get("type") or []
+        for c in (t.get("coding") or [] if isinstance(t, dict) else [])
+        if isinstance(c, dict)
+    }
+    address = (organization.get("address") or [{}])[0]
+    province = next(
+        (
+            e.get("valueCoding") or {}
+            for e in address.get("extension") or organization.get("extension") or []
+            if isinstance(e, dict) and e.get("url") == PROVINCE_EXTENSION
+        ),
+        {},
+    )
+    province_name = province.get("display") or address.get("state") or ""
+    return Registered(
+        code=code,
+        name=str(organization.get("name") or ""),
+        province=str(province.get("code") or province_name),
+        province_name=str(province_name),
+        level=str(kinds.get(LEVEL_SYSTEM) or ""),
+        type=str(kinds.get(TYPE_SYSTEM) or ""),
+        ownership=str(kinds.get(OWNERSHIP_SYSTEM) or ""),
+    )
+
+
+class Registry:
+    """The registered facilities, read once and again only after an Organization changed
+    through this process (`ResourceStore.changes`), or after `seconds`."""
+
+    def __init__(self, store: ResourceStore, facility_system: str, seconds: float = 30.0):
+        self.store = store
+        self.facility_system = facility_system
+        self.seconds = seconds
+        self._read: tuple[int, datetime, dict[str, Registered]] | None = None
+
+    async def facilities(self) -> dict[str, Registered]:
+        """Return every registered facility by code."""
+        now = datetime.now().astimezone()
+        if self._read is not None:
+            changes, at, found = self._read
+            if changes == self.store.changes and now - at < timedelta(seconds=self.seconds):
+                return found
+        changes = self.store.changes
+        organizations = await self.store.find({"resourceType": "Organization"}, Scope())
+        found = {}
+        for stored in organizations:
+            facility = registered_of(stored.resource, self.facility_system)
+            if facility is not None:
+                found[facility.code] = facility
+        self._read = (changes, now, found)
+        return found
+
+
+@dataclass
+class Figures:
+    """What the counters say of one facility (as of a date, or now)."""
+
+    first: datetime | None = None
+    last: datetime | None = None
+    accepted: int = 0
+    refused: int = 0
+    records: dict[str, int] = field(default_factory=dict)
+    patients: int = 0
+    people: int = 0
+    delay_seconds: float = 0.0
+    delays: int = 0
+    timely: int = 0
+
+    def add(self, doc: dict[str, Any], when: datetime | None = None) -> None:
+        """Add a counter document (a facility's totals, or one of its days, ending `when`)."""
+        for name in ("accepted", "refused", "patients", "people", "delays", "timely"):
+            setattr(self, name, getattr(self, name) + int(doc.get(name, 0)))
+        self.delay_seconds += float(doc.get("delay_seconds", 0))
+        for rtype, n in (doc.get("records") or {}).items():
+            self.records[rtype] = self.records.get(rtype, 0) + int(n)
+        first: datetime | None = doc.get("first", when)
+        last: datetime | None = doc.get("last", when)
+        if doc.get("accepted") and first is not None and last is not None:
+            self.first = first if self.first is None else min(self.first, first)
+            self.last = last if self.last is None else max(self.last, last)
+
+
+def _end_of(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time(), zone) - timedelta(microseconds=1)
+
+
+async def figures(counters: Counters, on: date | None) -> dict[str, Figures]:
+    """Return each facility's figures: now, or at the end of a day."""
+    found: dict[str, Figures] = defaultdict(Figures)
+    if on is None:
+        for doc in await counters.facilities():
+            found[doc["facility"]].add(doc)
+        return found
+    for doc in await counters.days("0000-00-00", on.isoformat()):
+        end = _end_of(date.fromisoformat(doc["day"]), counters.zone)
+        found[doc["facility"]].add(doc, end)
+    return found
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def facility_row(facility: Registered, f: Figures, at: datetime, live_days: int) -> Row:
+    """One facility's row of the coverage report."""
+    live = f.last is not None and at - f.last <= timedelta(days=live_days)
+    return {
+        "facility": facility.code,
+        "name": facility.name,
+        "province": facility.province,
+        "province_name": facility.province_name,
+        "level": facility.level,
+        "type": facility.type,
+        "ownership": facility.ownership,
+        "connected": f.first is not None,
+        "live": live,
+        "first_submission": f.first.isoformat() if f.first else None,
+        "last_submission": f.last.isoformat() if f.last else None,
+        "submissions_accepted": f.accepted,
+        "submissions_refused": f.refused,
+        "records": sum(f.records.values()),
+        "records_by_type": {t: n for t, n in sorted(f.records.items()) if n},
+        "patients": f.patients,
+        "mean_delay_hours": round(f.delay_seconds / f.delays / 3600, 2) if f.delays else None,
+        "timely_share": _share(f.timely, f.delays),
+    }
+
+
+def summarise(rows: Iterable[Row]) -> Row:
+    """Add up facility rows: registered, connected, live, their shares, records, patients."""
+    rows = list(rows)
+    connected = sum(r["connected"] for r in rows)
+    live = sum(r["live"] for r in rows)
+    return {
+        "registered": len(rows),
+        "connected": connected,
+        "live": live,
+        "connected_share": _share(connected, len(rows)),
+        "live_share": _share(live, len(rows)),
+        "records": sum(r["records"] for r in rows),
+        "patients": sum(r["patients"] for r in rows),
+        "submissions_accepted": sum(r["submissions_accepted"] for r in rows),
+        "submissions_refused": sum(r["submissions_refused"] for r in rows),
+    }
+
+
+def grouped(rows: list[Row], key: str, names: dict[str, str] | None = None) -> list[Row]:
+    """Summaries of the rows by one of their fields (province, level), in its order."""
+    groups: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        groups[row[key]].append(row)
+    return [
+        {key: value, **({"name": names.get(value, value)} if names else {}), **summarise(found)}
+        for value, found in sorted(groups.items())
+    ]
+
+
+async def coverage(
+    registry: Registry,
+    counters: Counters,
+    scope: dict[str, list[str]],
+    on: date | None,
+    live_days: int,
+) -> Row:
+    """The coverage report: nationally, per province, per level, per facility."""
+    at = _end_of(on, counters.zone) if on else datetime.now(counters.zone)
+    known = await registry.facilities()
+    counted = await figures(counters, on)
+    rows = [
+        facility_row(f, counted.get(f.code, Figures()), at, live_days)
+        for f in known.values()
+        if f.within(scope)
+    ]
+    rows.sort(key=lambda r: (r["province"], r["facility"]))
+    names = {r["province"]: r["province_name"] for r in rows}
+    return {
+        "date": at.date().isoformat(),
+        "live_days": live_days,
+        "scope": {k: v for k, v in scope.items() if v},
+        "national": summarise(rows) | {"people": await counters.people(on)},
+        "provinces": grouped(rows, "province", names),
+        "levels": grouped(rows, "level"),
+        "facilities": rows,
+        # Facilities that sent records but are not in the registry: the registry lags.
+        "unregistered_submitters": sorted(set(counted) - set(known)),
+    }
