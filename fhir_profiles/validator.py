@@ -128,6 +128,35 @@ class Profile:
         if slicing and slicing.get("discriminator"):
             node.discriminator = slicing["discriminator"][0]["path"]
 
+    def rules(self) -> dict[str, tuple[str, str]]:
+        """Return every rule the profile checks, with the severity and quality axis of the
+        finding it gives."""
+        found: dict[str, tuple[str, str]] = {}
+        pending = [self.root]
+        while pending:
+            node = pending.pop()
+            pending += [*node.children.values(), *node.slices.values()]
+            if not node.rule_prefix:
+                continue
+            axis = "identified" if node.identifying else "correct"
+            checks = {
+                "min": node.min > 0,
+                "max": node.max is not None,
+                "fixed": node.fixed is not None,
+                "pattern": node.pattern is not None,
+                "type": bool(node.types),
+            }
+            for check, present in checks.items():
+                if present:
+                    found[f"{node.rule_prefix}/{check}"] = ("error", axis)
+            if node.must_support and node.min == 0:  # a required element's absence is an error
+                found[f"{node.rule_prefix}/must-support"] = ("information", "sufficient")
+            if node.binding is not None and node.binding[0] in _SEVERITY:
+                found[f"{node.rule_prefix}/binding"] = (_SEVERITY[node.binding[0]], "unified")
+            for key, severity, _, _ in node.constraints:
+                found[key] = (severity, axis)
+        return found
+
     def _finish(self, node: _Element, national_id_system: str | None) -> None:
         """Give each slice its discriminating value; mark the national identifier's slice
         and everything under it as identifying."""
@@ -391,6 +420,14 @@ class Validator:
                         extension["valueCode"],
                         uri == national,
                     )
+
+    def rules(self) -> dict[str, tuple[str, str]]:
+        """Return every rule of the pack (its profiles' and its identifier checks'), with the
+        severity and quality axis of the finding each gives."""
+        found = {rule: kind for p in self.profiles.values() for rule, kind in p.rules().items()}
+        for naming, code, identifying in self.checks.values():
+            found[f"{naming}/{code}"] = ("error", "identified" if identifying else "correct")
+        return found
 
     def value_set_name(self, url: str) -> str:
         value_set = self.pack.value_sets.get(url, {})

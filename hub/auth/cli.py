@@ -1,10 +1,12 @@
-"""`ehrhub admin`: create, list and revoke the clients and people who may call the hub.
+"""`ehrhub admin`: create, list and revoke the clients and people who may call the hub, and
+load the ministry's facility registry.
 
     ehrhub admin create-client --role {admin|facility|clinician|ministry|auditor|patient}
         [--facility CODE] [--name TEXT] [--username U [--password-stdin]] [--patient CCCD]
         [--practitioner REF] [--jwks FILE] [--json] [--data-dir DIR | --mongodb-uri URI]
     ehrhub admin list-clients [--json] [--data-dir DIR | --mongodb-uri URI]
     ehrhub admin revoke-client ID [--data-dir DIR | --mongodb-uri URI]
+    ehrhub admin facilities import FILE [--json] [--data-dir DIR | --mongodb-uri URI]
 
 It works whether or not the hub runs: with a MongoDB URI it connects; on the embedded
 database it uses the server a running hub holds for the data folder, or starts one for the
@@ -26,6 +28,7 @@ from hub.auth.roles import Role
 
 if TYPE_CHECKING:
     from hub.auth.identities import Identities, Identity
+    from hub.reporting.registry import Facility, Report
     from hub.settings import Settings
 
 ROLES = tuple(Role)
@@ -92,6 +95,22 @@ def add_parser(commands: Any) -> None:
     revoke.add_argument("client_id", metavar="ID")
     _database_flags(revoke)
     revoke.set_defaults(admin_action=revoke_client)
+
+    facilities = actions.add_parser("facilities", help="the registry of health facilities")
+    registry = facilities.add_subparsers(title="actions", required=True, metavar="ACTION")
+    load = registry.add_parser(
+        "import",
+        help="add and update facilities from the ministry's registry CSV",
+        description="Add and update facilities (Organization and Location) from the registry "
+        "CSV: columns code,name,province,level,type,ownership (others ignored); a province by "
+        "code or name. Print what was added, changed, unchanged and refused, and each refused "
+        "line with why. Exit status 0 when no line was refused, 1 otherwise (the other lines "
+        "are still imported), 2 when the file cannot be read.",
+    )
+    load.add_argument("file", metavar="FILE", type=Path, help="the registry CSV (UTF-8)")
+    load.add_argument("--json", action="store_true", help="print one JSON object")
+    _database_flags(load)
+    load.set_defaults(admin_action=import_facilities)
 
     parser.set_defaults(command=run)
 
@@ -205,6 +224,53 @@ def revoke_client(args: argparse.Namespace) -> int:
         flush=True,
     )
     return 0
+
+
+def import_facilities(args: argparse.Namespace) -> int:
+    """Import the registry CSV; exit 1 if any line was refused."""
+    from pymongo.errors import PyMongoError
+
+    from hub.reporting.registry import parse_csv
+    from hub.store.mongo import UnsuitableDatabase
+
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise AdminUsageError(f"{args.file}: cannot read a UTF-8 CSV: {error}") from None
+    facilities, refused = parse_csv(text)
+    settings = _settings(args)
+    with _database_uri(settings) as uri:
+        try:
+            report = asyncio.run(_import_on(uri, settings, facilities))
+        except (PyMongoError, UnsuitableDatabase) as error:
+            raise AdminError(f"the database at {uri} failed: {error}") from None
+    report.refused = sorted(refused + report.refused, key=lambda r: r.line)
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False), flush=True)
+    else:
+        print(report.summary())
+        for refusal in report.refused:
+            print(f"refused {refusal}")
+    return EXIT_FAILED if report.refused else 0
+
+
+async def _import_on(uri: str, settings: "Settings", facilities: list["Facility"]) -> "Report":
+    from hub.reporting.registry import import_facilities as write_registry
+    from hub.search import layout
+    from hub.search.extract import keys
+    from hub.store.mongo import Mongo
+    from hub.store.resources import ResourceStore
+
+    mongo = Mongo(uri, settings.database, settings.database_timeout_seconds)
+    try:
+        # As the hub does before it serves: the registry is found by its search keys.
+        await mongo.require_transactions()
+        await mongo.ensure_indexes()
+        store = ResourceStore(mongo, keys)
+        await layout.bring_up_to_date(store)
+        return await write_registry(store, facilities)
+    finally:
+        await mongo.close()
 
 
 def _read_password() -> str:

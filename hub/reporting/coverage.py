@@ -14,13 +14,10 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from hub.reporting.counters import Counters
+from hub.reporting.registry import LEVEL_SYSTEM, OWNERSHIP_SYSTEM, PROVINCE_EXTENSION, TYPE_SYSTEM
 from hub.store.resources import ResourceStore
 from hub.store.scope import Scope
 
-PROVINCE_EXTENSION = "https://ehrhub.org/fhir/StructureDefinition/province"
-LEVEL_SYSTEM = "https://moh.gov.vn/fhir/CodeSystem/facility-level"
-TYPE_SYSTEM = "https://moh.gov.vn/fhir/CodeSystem/facility-type"
-OWNERSHIP_SYSTEM = "https://moh.gov.vn/fhir/CodeSystem/facility-ownership"
 Row = dict[str, Any]
 
 

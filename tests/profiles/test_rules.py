@@ -17,6 +17,7 @@ from tests.profiles.records import (
     assert_case,
     assert_every_rule_has_a_case,
     assert_round_trip,
+    rules_in,
 )
 
 TABLES: dict[str, ModuleType] = {"vn": test_rules_vn, "id": test_rules_id}
@@ -50,3 +51,15 @@ def test_breaking_one_rule_gives_its_issue_at_its_path(country: str, case: Case)
 @pytest.mark.parametrize("country", TABLES)
 def test_every_rule_of_the_pack_has_a_case(country: str) -> None:
     assert_every_rule_has_a_case(load(country), TABLES[country].CASES)
+
+
+@pytest.mark.parametrize("country", TABLES)
+def test_the_validator_lists_every_rule_with_the_severity_and_axis_of_its_findings(
+    country: str,
+) -> None:
+    catalogue = validator(country).rules()
+    assert set(catalogue) == set(rules_in(load(country)))
+    for case in TABLES[country].CASES:
+        for issue in validator(country).validate(case.broken()):
+            if issue.rule == case.expected_rule:
+                assert catalogue[issue.rule] == (issue.severity, issue.axis), issue
