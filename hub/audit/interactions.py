@@ -52,6 +52,8 @@ BY_ROUTE: dict[str, Interaction] = {
     "quality_findings": SEARCH,
     "coverage_report": SEARCH,
     "roadmap_report": SEARCH,
+    "quality_report": SEARCH,
+    "facility_quality_report": READ,
     # The credentials an admin manages (hub/auth/admin.py).
     "list_clients": SEARCH,
     "create_client": Interaction("create", "C"),

@@ -222,11 +222,11 @@ async def _count(ctx: Context, plan: Plan) -> None:
     """Add a committed write to the reporting counters: what it created, changed, deleted."""
     if ctx.counters is None or not plan.writes:
         return
-    written = []
-    for i, w in plan.written.items():
-        stored, previous = plan.results[i].stored, plan.writes[w].previous
-        if stored is not None:
-            written.append((stored, previous is None or previous.deleted))
+    written = [
+        (stored, plan.writes[w].previous)
+        for i, w in plan.written.items()
+        if (stored := plan.results[i].stored) is not None
+    ]
     await ctx.counters.accepted(plan.facility, written, now())
 
 

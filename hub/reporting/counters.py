@@ -68,44 +68,84 @@ def event_time(resource: dict[str, Any]) -> datetime | None:
     return None
 
 
+# The quality flags a checked version keeps (`_hub.q`, hub/fhir/profiling.py).
+FLAGS = ("valid", "complete", "coded", "identified")
+# Rule ids hold dots, which a MongoDB field name cannot: they are kept with this instead.
+DOT = "\u2024"
+
+
+def rule_field(rule: str) -> str:
+    """Return the counter field of a national-profile rule."""
+    return "rules." + rule.replace(".", DOT)
+
+
+def rule_of(name: str) -> str:
+    """Return the rule of a counter field name (under `rules`)."""
+    return name.replace(DOT, ".")
+
+
+def _quality(version: Stored | None) -> dict[str, Any] | None:
+    if version is None or version.deleted:
+        return None
+    found: dict[str, Any] | None = version.doc["_hub"].get("q")
+    return found
+
+
 @dataclass
 class Tally:
     """What one commit adds to a facility's counters."""
 
-    records: Counter[str] = field(default_factory=Counter)
-    patients: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
     delay_seconds: float = 0.0
-    delays: int = 0
-    timely: int = 0
     national_ids: list[str] = field(default_factory=list)
 
-    def add(self, stored: Stored, created: bool, arrived: datetime, national: str) -> None:
-        """Count one written version: a new record, a deletion, or an update."""
+    def add(
+        self, stored: Stored, previous: Stored | None, arrived: datetime, national: str
+    ) -> None:
+        """Count one written version (a new record, an update, a deletion): against the
+        version it replaced."""
         rtype = stored.resource_type
+        created = previous is None or previous.deleted
+        self._quality(_quality(stored), +1)
+        self._quality(_quality(previous), -1)
         if stored.deleted:
-            self.records[rtype] -= 1
-            self.patients -= rtype == "Patient"
+            self.counts[f"records.{rtype}"] -= 1
+            self.counts["patients"] -= rtype == "Patient"
             return
-        if created:
-            self.records[rtype] += 1
-            self.patients += rtype == "Patient"
-            happened = event_time(stored.resource)
-            if happened is not None:
-                delay = max(timedelta(0), arrived - happened)
-                self.delay_seconds += delay.total_seconds()
-                self.delays += 1
-                self.timely += delay <= TIMELY
+        if not created:
+            return
+        self.counts[f"records.{rtype}"] += 1
+        self.counts["patients"] += rtype == "Patient"
+        if rtype == "Consent":
+            kind = (stored.resource.get("provision") or {}).get("type", "permit")
+            self.counts[f"consents_{'deny' if kind == 'deny' else 'permit'}"] += 1
+        happened = event_time(stored.resource)
+        if happened is not None:
+            delay = max(timedelta(0), arrived - happened)
+            self.delay_seconds += delay.total_seconds()
+            self.counts["delays"] += 1
+            self.counts["timely"] += delay <= TIMELY
         if rtype == "Patient":
             for identifier in stored.resource.get("identifier") or []:
                 value = identifier.get("value") if isinstance(identifier, dict) else None
                 if identifier.get("system") == national and isinstance(value, str):
                     self.national_ids.append(value)
 
+    def _quality(self, q: dict[str, Any] | None, sign: int) -> None:
+        """Add (or take back) a checked version's flags and the rules it breaks."""
+        if q is None:
+            return
+        self.counts["q.checked"] += sign
+        for flag in FLAGS:
+            self.counts[f"q.{flag}"] += sign * bool(q.get(flag))
+        self.counts["q.patients"] += sign * (q.get("identified") is not None)
+        for rule in {f["rule"] for f in q.get("findings") or ()}:
+            self.counts[rule_field(rule)] += sign
+
     def increments(self) -> dict[str, float]:
-        found: dict[str, float] = {f"records.{t}": n for t, n in self.records.items() if n}
-        for name in ("patients", "delay_seconds", "delays", "timely"):
-            if getattr(self, name):
-                found[name] = getattr(self, name)
+        found: dict[str, float] = {name: n for name, n in self.counts.items() if n}
+        if self.delay_seconds:
+            found["delay_seconds"] = self.delay_seconds
         return found
 
 
@@ -123,20 +163,22 @@ class Counters:
         return t.astimezone(self.zone).date().isoformat()
 
     async def accepted(
-        self, facility: str | None, written: list[tuple[Stored, bool]], when: datetime
+        self, facility: str | None, written: list[tuple[Stored, Stored | None]], when: datetime
     ) -> None:
-        """Count an accepted submission and what it wrote: (version, whether it created the
-        record). A write no facility made (the registry's) counts only its people."""
+        """Count an accepted submission and what it wrote: each version, and the one it
+        replaced. A write no facility made (the registry's) counts only its people."""
         tally = Tally()
-        for stored, created in written:
-            tally.add(stored, created, when, self.national)
+        for stored, previous in written:
+            tally.add(stored, previous, when, self.national)
         try:
-            new_people = await self._people(tally.national_ids, facility, when)
+            new_people, duplicates = await self._people(tally.national_ids, facility, when)
             if facility is None:
                 return
             increments = tally.increments() | {"accepted": 1}
             if new_people:
                 increments["people"] = new_people
+            if duplicates:
+                increments["duplicates"] = duplicates
             await self._add(
                 facility, when, increments, {"$min": {"first": when}, "$max": {"last": when}}
             )
@@ -172,16 +214,21 @@ class Counters:
             ordered=False,
         )
 
-    async def _people(self, national_ids: list[str], facility: str | None, when: datetime) -> int:
-        """Note each person by national ID; return how many had no record before."""
+    async def _people(
+        self, national_ids: list[str], facility: str | None, when: datetime
+    ) -> tuple[int, int]:
+        """Note each new Patient by national ID: return how many people had no record
+        before, and how many of these Patients duplicate one the facility already holds."""
         if not national_ids:
-            return 0
+            return 0, 0
         day = self.day(when)
         first = {"first": when, "day": day, "facility": facility}
+        held = f"at.{(facility or '-').replace('.', DOT)}"  # Patients per facility
+        each = Counter(national_ids)
         result = await self.persons.bulk_write(
             [
-                UpdateOne({"_id": value}, {"$setOnInsert": first}, upsert=True)
-                for value in dict.fromkeys(national_ids)
+                UpdateOne({"_id": value}, {"$setOnInsert": first, "$inc": {held: n}}, upsert=True)
+                for value, n in each.items()
             ],
             ordered=False,
         )
@@ -192,7 +239,12 @@ class Counters:
                 {"$inc": {"people": new}, "$set": {"kind": "people", "day": day}},
                 upsert=True,
             )
-        return new
+        # Every Patient of a person beyond the first at the same facility is a duplicate.
+        duplicates = 0
+        async for doc in self.persons.find({"_id": {"$in": list(each)}}, {held: 1}):
+            now_held = int(doc.get("at", {}).get(held[3:], 0))
+            duplicates += each[doc["_id"]] - (now_held == each[doc["_id"]])
+        return new, duplicates
 
     async def facilities(self) -> list[dict[str, Any]]:
         """Return every facility's running totals."""

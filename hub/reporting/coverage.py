@@ -115,6 +115,19 @@ class Registry:
         return found
 
 
+_NUMBERS = (
+    "accepted",
+    "refused",
+    "patients",
+    "people",
+    "delays",
+    "timely",
+    "duplicates",
+    "consents_permit",
+    "consents_deny",
+)
+
+
 @dataclass
 class Figures:
     """What the counters say of one facility (as of a date, or now)."""
@@ -123,20 +136,27 @@ class Figures:
     last: datetime | None = None
     accepted: int = 0
     refused: int = 0
-    records: dict[str, int] = field(default_factory=dict)
     patients: int = 0
     people: int = 0
-    delay_seconds: float = 0.0
     delays: int = 0
     timely: int = 0
+    duplicates: int = 0
+    consents_permit: int = 0
+    consents_deny: int = 0
+    delay_seconds: float = 0.0
+    records: dict[str, int] = field(default_factory=dict)  # current records by type
+    q: dict[str, int] = field(default_factory=dict)  # checked, valid, complete, coded, …
+    rules: dict[str, int] = field(default_factory=dict)  # records breaking each rule
 
     def add(self, doc: dict[str, Any], when: datetime | None = None) -> None:
         """Add a counter document (a facility's totals, or one of its days, ending `when`)."""
-        for name in ("accepted", "refused", "patients", "people", "delays", "timely"):
+        for name in _NUMBERS:
             setattr(self, name, getattr(self, name) + int(doc.get(name, 0)))
         self.delay_seconds += float(doc.get("delay_seconds", 0))
-        for rtype, n in (doc.get("records") or {}).items():
-            self.records[rtype] = self.records.get(rtype, 0) + int(n)
+        for name in ("records", "q", "rules"):
+            mine = getattr(self, name)
+            for key, n in (doc.get(name) or {}).items():
+                mine[key] = mine.get(key, 0) + int(n)
         first: datetime | None = doc.get("first", when)
         last: datetime | None = doc.get("last", when)
         if doc.get("accepted") and first is not None and last is not None:
@@ -144,7 +164,8 @@ class Figures:
             self.last = last if self.last is None else max(self.last, last)
 
 
-def _end_of(day: date, zone: tzinfo) -> datetime:
+def end_of(day: date, zone: tzinfo) -> datetime:
+    """Return the last instant of a day in a time zone."""
     return datetime.combine(day + timedelta(days=1), time(), zone) - timedelta(microseconds=1)
 
 
@@ -156,7 +177,7 @@ async def figures(counters: Counters, on: date | None) -> dict[str, Figures]:
             found[doc["facility"]].add(doc)
         return found
     for doc in await counters.days("0000-00-00", on.isoformat()):
-        end = _end_of(date.fromisoformat(doc["day"]), counters.zone)
+        end = end_of(date.fromisoformat(doc["day"]), counters.zone)
         found[doc["facility"]].add(doc, end)
     return found
 
@@ -227,7 +248,7 @@ async def coverage(
     live_days: int,
 ) -> Row:
     """The coverage report: nationally, per province, per level, per facility."""
-    at = _end_of(on, counters.zone) if on else datetime.now(counters.zone)
+    at = end_of(on, counters.zone) if on else datetime.now(counters.zone)
     known = await registry.facilities()
     counted = await figures(counters, on)
     rows = [

@@ -9,7 +9,7 @@ before they existed, counts as unchecked.
 
 from typing import Any
 
-from hub.store.resources import ResourceStore
+from hub.store.resources import FINDING_KEY, ResourceStore
 from hub.store.scope import Scope
 
 Row = dict[str, Any]
@@ -87,8 +87,8 @@ async def findings(
     """The records of a facility with findings (of one rule or type), in id order from
     `after`: what the facility has to fix, record by record."""
     match = dict(_WITH_FINDINGS)
-    if rule is not None:
-        match["_hub.q.findings.rule"] = rule
+    if rule is not None:  # first: the index finds the records breaking it
+        match = {"_hub.sv": f"{FINDING_KEY}{rule}"} | match
     if resource_type is not None:
         match["resourceType"] = resource_type
     if after is not None:

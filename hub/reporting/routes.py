@@ -6,6 +6,11 @@
                                               province, per level, per facility
     GET /reports/roadmap[?date=&format=csv]   each milestone of the roadmap: its targets,
                                               where the country stands, status and trend
+    GET /reports/quality[?province=&level=&type=&ownership=&date=&format=csv]
+                                              each facility's data quality on the six axes,
+                                              its composite and ranks; provinces; the nation
+    GET /reports/quality/{facility}[?date=]   one facility's scores, the rules that cost it
+                                              points (worst first) and example records of each
 
 The data quality the national profiles measured:
 
@@ -36,8 +41,9 @@ from fastapi.responses import JSONResponse, Response
 from hub.auth.caller import Caller
 from hub.auth.deps import require_role
 from hub.auth.roles import Role
-from hub.fhir.outcome import BadRequest, Forbidden
-from hub.reporting import coverage, quality, roadmap
+from hub.fhir.outcome import BadRequest, Forbidden, NotFound
+from hub.fhir.profiling import validator_for
+from hub.reporting import coverage, quality, roadmap, scores
 
 router = APIRouter(prefix="/quality", tags=["data quality"])
 _MAX_COUNT = 500
@@ -144,6 +150,18 @@ def _cell(value: Any) -> str:
     return "'" + text if _CSV_SAFE.match(text) else text
 
 
+def _scope(
+    province: str | None, level: str | None, kind: str | None, ownership: str | None
+) -> dict[str, list[str]]:
+    """Read the filters of a report: comma-separated codes of each."""
+    return {
+        "province": _codes(province),
+        "level": _codes(level),
+        "type": _codes(kind),
+        "ownership": _codes(ownership),
+    }
+
+
 @reports.get("/coverage")
 async def coverage_report(
     request: Request,
@@ -157,8 +175,7 @@ async def coverage_report(
 ) -> Response:
     """Facilities registered, connected and live, records and people."""
     state = request.app.state
-    scope = {"province": _codes(province), "level": _codes(level), "type": _codes(type)}
-    scope["ownership"] = _codes(ownership)
+    scope = _scope(province, level, type, ownership)
     report = await coverage.coverage(
         state.registry, state.counters, scope, _day(day), state.settings.live_days
     )
@@ -189,3 +206,47 @@ async def roadmap_report(
         for m in report["milestones"]
     ]
     return _answer(report, rows, form, f"roadmap-{report['date']}")
+
+
+@reports.get("/quality")
+async def quality_report(
+    request: Request,
+    caller: Analyst,
+    province: str | None = None,
+    level: str | None = None,
+    type: str | None = None,  # noqa: A002 - the report's own parameter name
+    ownership: str | None = None,
+    day: Annotated[str | None, Query(alias="date")] = None,
+    form: Annotated[str, Query(alias="format")] = "json",
+) -> Response:
+    """Each facility's data quality on the six axes, its composite and ranks."""
+    state = request.app.state
+    scope = _scope(province, level, type, ownership)
+    report = await scores.quality(
+        state.registry, state.counters, scope, _day(day), state.settings.live_days
+    )
+    rows = [
+        {k: v for k, v in r.items() if k != "scores"} | r["scores"] for r in report["facilities"]
+    ]
+    return _answer(report, rows, form, f"quality-{report['date']}")
+
+
+@reports.get("/quality/{facility}")
+async def facility_quality_report(
+    request: Request,
+    facility: str,
+    caller: Analyst,
+    day: Annotated[str | None, Query(alias="date")] = None,
+) -> Response:
+    """One facility's scores, the rules that cost it points and example records of each."""
+    state = request.app.state
+    on = _day(day)
+    report = await scores.quality(
+        state.registry, state.counters, {"facility": [facility]}, on, state.settings.live_days
+    )
+    if not report["facilities"]:
+        raise NotFound(f"No facility {facility} in the registry, nor any record of it")
+    counted = (await coverage.figures(state.counters, on)).get(facility, coverage.Figures())
+    validator = validator_for(state.settings.country)
+    row = report["facilities"][0]
+    return JSONResponse(await scores.facility_quality(row, counted, state.store, validator))

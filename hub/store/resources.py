@@ -21,6 +21,9 @@ from hub.store.mongo import Mongo
 from hub.store.scope import Scope, visibility_keys
 
 INTERNAL = ("_id", "_hub")
+# The search key of a record that breaks a national-profile rule (`_hub.sv`): the records
+# behind a facility's quality score are found through the index every search uses.
+FINDING_KEY = "!finding|"
 # The types whose writes change who may see which records.
 VISIBILITY_TYPES = frozenset({"Patient", "Consent", "Organization"})
 # Type history reads time windows backwards from now: the first spans a second, each next one
@@ -348,7 +351,7 @@ class ResourceStore:
         updates: list[UpdateOne] = []
         async for doc in self.mongo.resources.find({}, batch_size=batch):
             resource = {k: v for k, v in doc.items() if k not in INTERNAL}
-            keys = [] if doc["_hub"].get("del") else self.index_keys(resource)
+            keys = [] if doc["_hub"].get("del") else self._keys(resource, doc["_hub"].get("q"))
             see = visibility_keys(doc["resourceType"], doc["id"], doc["_hub"].get("fac"), keys)
             updates.append(
                 UpdateOne({"_id": doc["_id"]}, {"$set": {"_hub.sv": keys, "_hub.see": see}})
@@ -416,6 +419,13 @@ class ResourceStore:
                     raise VersionConflict()
         return stored
 
+    def _keys(self, resource: dict[str, Any], quality: dict[str, Any] | None) -> list[str]:
+        """Return a record's search keys, and a key per national-profile rule it breaks."""
+        keys = self.index_keys(resource)
+        if quality:
+            keys += sorted({f"{FINDING_KEY}{f['rule']}" for f in quality["findings"]})
+        return keys
+
     def _document(self, w: Write, when: datetime, stamp: str) -> dict[str, Any]:
         """Build the stored document of a new version, with server meta and internal fields."""
         version = w.previous.version + 1 if w.previous else 1
@@ -435,7 +445,7 @@ class ResourceStore:
         if w.resource is None:
             internal["del"] = True
         else:
-            internal["sv"] = self.index_keys(doc)
+            internal["sv"] = self._keys(doc, w.quality)
             labels = security_labels(doc)
             if labels:
                 internal["labels"] = labels

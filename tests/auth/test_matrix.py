@@ -89,6 +89,17 @@ ROUTE_CLASSES: dict[tuple[str, str], str] = {
     ("GET", "/quality/findings"): "quality-findings",
     ("GET", "/reports/coverage"): "reports",
     ("GET", "/reports/roadmap"): "reports",
+    ("GET", "/reports/quality"): "reports",
+    ("GET", "/reports/quality/{facility}"): "reports",
+    ("GET", "/dashboard"): "open",
+    ("GET", "/dashboard/config"): "open",
+    ("GET", "/dashboard/static/dashboard.css"): "open",
+    ("GET", "/dashboard/static/dashboard.js"): "open",
+    ("GET", "/dashboard/static/i18n/en.json"): "open",
+    ("GET", "/dashboard/static/i18n/id.json"): "open",
+    ("GET", "/dashboard/static/i18n/vi.json"): "open",
+    ("GET", "/dashboard/static/vendor/LICENSE-chartjs.md"): "open",
+    ("GET", "/dashboard/static/vendor/chart.umd.min.js"): "open",
 }
 # Endpoint classes that answer without a token; every other route answers 401 without one.
 OPEN_CLASSES = {"open", "auth", "metadata-write"}
@@ -658,6 +669,8 @@ async def report_reads(http: httpx.AsyncClient, world: World, role: str) -> list
         Case("GET", "/reports/coverage"),
         Case("GET", "/reports/coverage?format=csv"),
         Case("GET", "/reports/roadmap"),
+        Case("GET", "/reports/quality?format=csv"),
+        Case("GET", f"/reports/quality/{world.facility}"),
     ]
 
 
@@ -789,6 +802,7 @@ PLACEHOLDERS = {
     "event_id": "x1",
     "rest": "x1/_history",
     "client_id": "ministry-0000000000000000",
+    "facility": "79001",
 }
 
 
