@@ -257,8 +257,8 @@ class Counters:
 
     async def people(self, on: date | None = None) -> int:
         """Return how many people have a record (distinct national IDs): now, or at the end
-        of a day."""
-        if on is None:
-            return int(await self.persons.count_documents({}))
-        query = {"kind": "people", "day": {"$lte": on.isoformat()}}
+        of a day. Summed from the day counters: no person is counted on the way."""
+        query: dict[str, Any] = {"kind": "people"}
+        if on is not None:
+            query["day"] = {"$lte": on.isoformat()}
         return sum([int(doc.get("people", 0)) async for doc in self.stats.find(query)])
