@@ -32,6 +32,7 @@ class Pack:
     naming_systems: dict[str, Resource] = field(default_factory=dict)  # by preferred uniqueId
     code_systems: dict[str, Resource] = field(default_factory=dict)  # by url
     value_sets: dict[str, Resource] = field(default_factory=dict)  # by url
+    measures: dict[str, Resource] = field(default_factory=dict)  # the reports' Measures, by url
     roadmap: dict[str, Any] = field(default_factory=dict)  # roadmap.json, as read
     _by_type: dict[str, Resource] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -112,6 +113,7 @@ def _index_of(pack: Pack, kind: object) -> dict[str, Resource] | None:
         "NamingSystem": pack.naming_systems,
         "CodeSystem": pack.code_systems,
         "ValueSet": pack.value_sets,
+        "Measure": pack.measures,
     }.get(str(kind))
 
 

@@ -34,6 +34,8 @@ from hub.metrics import Metrics
 from hub.middleware import MetricsMiddleware, TrailingSlashMiddleware
 from hub.reporting.counters import Counters
 from hub.reporting.coverage import Registry
+from hub.reporting.dashboard import router as dashboard_router
+from hub.reporting.measures import router as measures_router
 from hub.reporting.roadmap import milestones
 from hub.reporting.routes import reports as reports_router
 from hub.reporting.routes import router as quality_router
@@ -79,7 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     # Read at once: a roadmap file that cannot be read stops the hub before it serves.
-    app.state.milestones = milestones(pack_of(settings.country), settings.roadmap_file)
+    app.state.pack = pack_of(settings.country)
+    app.state.milestones = milestones(app.state.pack, settings.roadmap_file)
     app.state.scope_of = scope_of
     app.state.recent = Recent(settings.consent_cache_seconds)
     app.state.started = instant(now())
@@ -89,6 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(quality_router)
     app.include_router(reports_router)
+    app.include_router(dashboard_router)
+    # Before the FHIR routes too: GET /fhir/Measure and /fhir/MeasureReport are computed.
+    app.include_router(measures_router)
     app.include_router(fhir_router)
     _add_operational_routes(app)
     _add_error_handlers(app)

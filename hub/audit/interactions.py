@@ -54,6 +54,9 @@ BY_ROUTE: dict[str, Interaction] = {
     "roadmap_report": SEARCH,
     "quality_report": SEARCH,
     "facility_quality_report": READ,
+    "measure_search": SEARCH,
+    "measure_read": READ,
+    "measure_report_search": SEARCH,
     # The credentials an admin manages (hub/auth/admin.py).
     "list_clients": SEARCH,
     "create_client": Interaction("create", "C"),

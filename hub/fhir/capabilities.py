@@ -77,7 +77,33 @@ def _includes(resource_type: str) -> tuple[list[str], list[str]]:
 @cache
 def _resources(country: str) -> list[dict[str, Any]]:
     profiles = {p.type: p.url for p in validator_for(country).profiles.values()}
-    return [_resource(t, profiles.get(t)) for t in stored_types()]
+    return [_resource(t, profiles.get(t)) for t in stored_types()] + _computed()
+
+
+def _computed() -> list[dict[str, Any]]:
+    """Describe the measures: computed from the hub's counters, read-only, for the ministry."""
+    return [
+        {
+            "type": "Measure",
+            "documentation": "The measures of the national reports (coverage, people, data "
+            "quality); the ministry's and admins' to read",
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [
+                {"name": "url", "type": "uri", "documentation": "the canonical URL"},
+                {"name": "_id", "type": "token", "documentation": "the id"},
+            ],
+        },
+        {
+            "type": "MeasureReport",
+            "documentation": "Summary reports of the measures, computed on request from the "
+            "hub's counters (no personal data), stratified per province and level",
+            "interaction": [{"code": "search-type"}],
+            "searchParam": [
+                {"name": "measure", "type": "reference", "documentation": "canonical URL or id"},
+                {"name": "date", "type": "date", "documentation": "as of the end of this day"},
+            ],
+        },
+    ]
 
 
 def _resource(t: str, profile: str | None) -> dict[str, Any]:

@@ -41,6 +41,8 @@ R4_RESOURCE_TYPES = frozenset(
 
 # Types that are exchanged as messages or operation parameters, never stored as such.
 NOT_STORED = frozenset({"Bundle", "OperationOutcome", "Parameters"})
+# Types the hub computes from its counters and serves read-only (hub/reporting/measures.py).
+COMPUTED = frozenset({"Measure", "MeasureReport"})
 # R4 types whose R4B model was redesigned, so valid R4 instances would be refused.
 REDESIGNED_IN_R4B = frozenset({"Evidence", "EvidenceVariable"})
 
@@ -59,4 +61,5 @@ def model_class(resource_type: str) -> type[FHIRAbstractModel] | None:
 
 def stored_types() -> list[str]:
     """Return, sorted, every resource type the hub stores."""
-    return sorted(t for t in R4_RESOURCE_TYPES - NOT_STORED if model_class(t) is not None)
+    stored = R4_RESOURCE_TYPES - NOT_STORED - COMPUTED
+    return sorted(t for t in stored if model_class(t) is not None)

@@ -5,8 +5,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from fhir_profiles.base import base_problems
-from hub.fhir.outcome import BadRequest, InvalidResource, Issue, NotFound
-from hub.fhir.resource_types import NOT_STORED, R4_RESOURCE_TYPES, model_class
+from hub.fhir.outcome import BadRequest, InvalidResource, Issue, MethodNotAllowed, NotFound
+from hub.fhir.resource_types import COMPUTED, NOT_STORED, R4_RESOURCE_TYPES, model_class
 
 # Pydantic's messages are written for programmers; these are for the hospital's integrator.
 _MESSAGES = {
@@ -21,7 +21,12 @@ _MESSAGES = {
 
 
 def storable_type(resource_type: str) -> None:
-    """Raise 404 unless the hub stores resources of this type."""
+    """Raise 404 unless the hub stores resources of this type (405 for those it computes)."""
+    if resource_type in COMPUTED:
+        raise MethodNotAllowed(
+            f"{resource_type} is computed by the hub from its counters: read the measures at "
+            "GET /fhir/Measure and their reports at GET /fhir/MeasureReport?measure=…"
+        )
     if resource_type in NOT_STORED:
         raise NotFound(f"Resources of type {resource_type} are not stored by this hub")
     if model_class(resource_type) is None:

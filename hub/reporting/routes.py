@@ -110,7 +110,7 @@ Analyst = Annotated[
 _CSV_SAFE = re.compile(r"^[=+\-@\t\r]")
 
 
-def _day(value: str | None) -> date | None:
+def day_param(value: str | None) -> date | None:
     """Read the `date` parameter: a day, yyyy-mm-dd."""
     if value is None:
         return None
@@ -177,7 +177,7 @@ async def coverage_report(
     state = request.app.state
     scope = _scope(province, level, type, ownership)
     report = await coverage.coverage(
-        state.registry, state.counters, scope, _day(day), state.settings.live_days
+        state.registry, state.counters, scope, day_param(day), state.settings.live_days
     )
     rows = [{k: v for k, v in r.items() if k != "records_by_type"} for r in report["facilities"]]
     return _answer(report, rows, form, f"coverage-{report['date']}")
@@ -192,7 +192,7 @@ async def roadmap_report(
 ) -> Response:
     """Each milestone: its targets, the figures against them, its status and trend."""
     state = request.app.state
-    report = await roadmap.roadmap(state.registry, state.counters, state.milestones, _day(day))
+    report = await roadmap.roadmap(state.registry, state.counters, state.milestones, day_param(day))
     rows = [
         {
             "id": m["id"],
@@ -223,7 +223,7 @@ async def quality_report(
     state = request.app.state
     scope = _scope(province, level, type, ownership)
     report = await scores.quality(
-        state.registry, state.counters, scope, _day(day), state.settings.live_days
+        state.registry, state.counters, scope, day_param(day), state.settings.live_days
     )
     rows = [
         {k: v for k, v in r.items() if k != "scores"} | r["scores"] for r in report["facilities"]
@@ -240,7 +240,7 @@ async def facility_quality_report(
 ) -> Response:
     """One facility's scores, the rules that cost it points and example records of each."""
     state = request.app.state
-    on = _day(day)
+    on = day_param(day)
     report = await scores.quality(
         state.registry, state.counters, {"facility": [facility]}, on, state.settings.live_days
     )

@@ -91,6 +91,9 @@ ROUTE_CLASSES: dict[tuple[str, str], str] = {
     ("GET", "/reports/roadmap"): "reports",
     ("GET", "/reports/quality"): "reports",
     ("GET", "/reports/quality/{facility}"): "reports",
+    ("GET", "/fhir/Measure"): "reports",
+    ("GET", "/fhir/Measure/{measure_id}"): "reports",
+    ("GET", "/fhir/MeasureReport"): "reports",
     ("GET", "/dashboard"): "open",
     ("GET", "/dashboard/config"): "open",
     ("GET", "/dashboard/static/dashboard.css"): "open",
@@ -671,6 +674,9 @@ async def report_reads(http: httpx.AsyncClient, world: World, role: str) -> list
         Case("GET", "/reports/roadmap"),
         Case("GET", "/reports/quality?format=csv"),
         Case("GET", f"/reports/quality/{world.facility}"),
+        Case("GET", "/fhir/Measure"),
+        Case("GET", "/fhir/Measure/facilities-connected"),
+        Case("GET", "/fhir/MeasureReport?measure=https://ehrhub.org/fhir/Measure/data-quality"),
     ]
 
 
@@ -803,6 +809,7 @@ PLACEHOLDERS = {
     "rest": "x1/_history",
     "client_id": "ministry-0000000000000000",
     "facility": "79001",
+    "measure_id": "facilities-connected",
 }
 
 

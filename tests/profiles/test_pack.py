@@ -16,7 +16,13 @@ def test_every_file_of_a_pack_and_of_common_is_a_valid_fhir_resource(country: st
     files = [f for f in files if f.name != ROADMAP_FILE]  # the one file that is not FHIR
     assert files
     pack = load(country)
-    indexes = (pack.profiles, pack.naming_systems, pack.code_systems, pack.value_sets)
+    indexes = (
+        pack.profiles,
+        pack.naming_systems,
+        pack.code_systems,
+        pack.value_sets,
+        pack.measures,
+    )
     resources = [r for index in indexes for r in index.values()]
     assert len(resources) == len(files)
     for resource in resources:
