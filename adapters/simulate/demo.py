@@ -226,6 +226,7 @@ def say_quality(client: httpx.Client, base: str, fhir_base: str, folder: Path) -
     )
     if worst:
         say("  most broken: " + "; ".join(f"{rule} ({n} records)" for rule, n in worst))
+    say(f"the ministry's dashboard: {base}/dashboard (log in with the ministry login above)")
 
 
 def register(

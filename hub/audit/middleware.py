@@ -118,6 +118,9 @@ class AuditMiddleware:
         if status >= 400 and _submission(interaction, caller):
             assert caller is not None and caller.facility is not None
             await app.state.counters.refused(caller.facility, recorded)
+        reader = caller.facility if caller is not None else None
+        if reader and status < 400 and interaction.action in ("R", "E") and record.holders:
+            await app.state.counters.exchanged(reader, record.holders, recorded)
         agent = getattr(caller, "client_id", None)
         token = caller.token_id if caller is not None else None
         btg = ACCESS if caller is not None and caller.break_glass else None

@@ -1,5 +1,6 @@
 """What one request did, noted while it runs: the middleware turns it into an AuditEvent."""
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,14 @@ class Record:
     max_listed: int = 50
     max_indexed: int = 1000
     _seen: set[str] = field(default_factory=set)
+    # The records returned, by the facility holding them (`_hub.fac`): for the counters of
+    # records exchanged between facilities (hub/reporting/counters.py).
+    holders: Counter[str] = field(default_factory=Counter)
+
+    def held(self, facility: str | None) -> None:
+        """Note one record returned, held by a facility (None: the registry's)."""
+        if facility:
+            self.holders[facility] += 1
 
     def resource(self, reference: str) -> None:
         """Note one resource returned or written."""
@@ -61,6 +70,7 @@ class Record:
         if stored is not None:
             self.resource(f"{stored.resource_type}/{stored.id}")
             if not stored.deleted:
+                self.held(stored.facility)
                 self.resource_json(stored.resource)
         if isinstance(body, dict) and body.get("resourceType") == "Bundle":
             for entry in body.get("entry") or []:

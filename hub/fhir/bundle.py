@@ -39,6 +39,16 @@ def full_url(ctx: Context, stored: Stored) -> str:
     return f"{ctx.base}/{stored.resource_type}/{stored.id}"
 
 
+def search_entry(
+    ctx: Context, stored: Stored, mode: str, resource: dict[str, Any]
+) -> dict[str, Any]:
+    """Return a searchset entry of a stored resource (as shown: `resource`), noting for the
+    audit trail which facility holds it."""
+    if ctx.audit is not None:
+        ctx.audit.held(stored.facility)
+    return {"fullUrl": full_url(ctx, stored), "resource": resource, "search": {"mode": mode}}
+
+
 def entry_response(result: Result, body: bool) -> dict[str, Any]:
     """Return one transaction-response or batch-response entry."""
     response: dict[str, Any] = {"status": status_line(result.status)}

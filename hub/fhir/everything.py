@@ -9,7 +9,7 @@ organizations, medications). Pages are cut by key, so writes between pages move 
 from typing import Any
 
 from hub.auth.deps import require_scope
-from hub.fhir.bundle import full_url, new_bundle
+from hub.fhir.bundle import new_bundle, search_entry
 from hub.fhir.outcome import BadRequest, NotFound
 from hub.fhir.params import parse_instant, type_list
 from hub.fhir.references import walk
@@ -129,4 +129,4 @@ async def _referenced(
 
 
 def _entry(ctx: Context, stored: Stored, mode: str) -> dict[str, Any]:
-    return {"fullUrl": full_url(ctx, stored), "resource": stored.resource, "search": {"mode": mode}}
+    return search_entry(ctx, stored, mode, stored.resource)

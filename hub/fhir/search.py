@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from hub.auth.deps import require_scope
-from hub.fhir.bundle import full_url, new_bundle
+from hub.fhir.bundle import new_bundle, search_entry
 from hub.fhir.outcome import BadRequest, Issue, TooCostly, operation_outcome
 from hub.fhir.params import page_size, type_list
 from hub.fhir.result import Context, Result
@@ -229,11 +229,9 @@ async def _entries(
 
 
 def _entry(ctx: Context, stored: Stored, mode: str, request: Request) -> dict[str, Any]:
-    return {
-        "fullUrl": full_url(ctx, stored),
-        "resource": shape(stored.resource, request.summary, request.elements),
-        "search": {"mode": mode},
-    }
+    return search_entry(
+        ctx, stored, mode, shape(stored.resource, request.summary, request.elements)
+    )
 
 
 def _link(relation: str, url: str) -> dict[str, str]:

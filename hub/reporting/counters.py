@@ -192,27 +192,43 @@ class Counters:
         except PyMongoError as error:
             log.error("counters not updated for %s: %s", facility, error)
 
+    async def exchanged(self, reader: str, holders: Counter[str], when: datetime) -> None:
+        """Count records a facility (its system or clinicians) read that other facilities
+        hold: in to the reader, out from each holder."""
+        out = {holder: n for holder, n in holders.items() if holder != reader}
+        if not out:
+            return
+        updates = self._updates(reader, when, {"exchanged_in": sum(out.values())}, {})
+        for holder, n in out.items():
+            updates += self._updates(holder, when, {"exchanged_out": n}, {})
+        try:
+            await self.stats.bulk_write(updates, ordered=False)
+        except PyMongoError as error:
+            log.error("exchange counters not updated for %s: %s", reader, error)
+
     async def _add(
         self, facility: str, when: datetime, increments: dict[str, float], total: dict[str, Any]
     ) -> None:
         """Add to a facility's running totals (with `total`'s further updates) and its day's."""
+        await self.stats.bulk_write(self._updates(facility, when, increments, total), ordered=False)
+
+    def _updates(
+        self, facility: str, when: datetime, increments: dict[str, float], total: dict[str, Any]
+    ) -> list[UpdateOne]:
         day = self.day(when)
         named = {"kind": "facility", "facility": facility}
-        await self.stats.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": facility_key(facility)},
-                    {"$inc": increments, "$set": named, **total},
-                    upsert=True,
-                ),
-                UpdateOne(
-                    {"_id": day_key(facility, day)},
-                    {"$inc": increments, "$set": named | {"kind": "day", "day": day}},
-                    upsert=True,
-                ),
-            ],
-            ordered=False,
-        )
+        return [
+            UpdateOne(
+                {"_id": facility_key(facility)},
+                {"$inc": increments, "$set": named, **total},
+                upsert=True,
+            ),
+            UpdateOne(
+                {"_id": day_key(facility, day)},
+                {"$inc": increments, "$set": named | {"kind": "day", "day": day}},
+                upsert=True,
+            ),
+        ]
 
     async def _people(
         self, national_ids: list[str], facility: str | None, when: datetime

@@ -125,6 +125,8 @@ _NUMBERS = (
     "duplicates",
     "consents_permit",
     "consents_deny",
+    "exchanged_in",
+    "exchanged_out",
 )
 
 
@@ -143,6 +145,8 @@ class Figures:
     duplicates: int = 0
     consents_permit: int = 0
     consents_deny: int = 0
+    exchanged_in: int = 0  # records it read that other facilities hold
+    exchanged_out: int = 0  # records of its own other facilities read
     delay_seconds: float = 0.0
     records: dict[str, int] = field(default_factory=dict)  # current records by type
     q: dict[str, int] = field(default_factory=dict)  # checked, valid, complete, coded, …
@@ -206,6 +210,8 @@ def facility_row(facility: Registered, f: Figures, at: datetime, live_days: int)
         "records": sum(f.records.values()),
         "records_by_type": {t: n for t, n in sorted(f.records.items()) if n},
         "patients": f.patients,
+        "records_read_from_others": f.exchanged_in,
+        "records_read_by_others": f.exchanged_out,
         "mean_delay_hours": round(f.delay_seconds / f.delays / 3600, 2) if f.delays else None,
         "timely_share": _share(f.timely, f.delays),
     }
@@ -224,6 +230,7 @@ def summarise(rows: Iterable[Row]) -> Row:
         "live_share": _share(live, len(rows)),
         "records": sum(r["records"] for r in rows),
         "patients": sum(r["patients"] for r in rows),
+        "records_exchanged": sum(r["records_read_by_others"] for r in rows),
         "submissions_accepted": sum(r["submissions_accepted"] for r in rows),
         "submissions_refused": sum(r["submissions_refused"] for r in rows),
     }

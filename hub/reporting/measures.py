@@ -59,7 +59,8 @@ def _proportion(summary: Resource, numerator: str) -> Resource:
 def _stratifier(code: str, rows: list[Resource], part: Any) -> Resource:
     return {
         "code": [{"text": code}],
-        "stratum": [{"value": {"text": str(row[code])}} | part(row) for row in rows],
+        # A facility the registry gives no province or level is stratified as "unknown".
+        "stratum": [{"value": {"text": str(row[code] or "unknown")}} | part(row) for row in rows],
     }
 
 

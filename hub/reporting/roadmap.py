@@ -6,7 +6,8 @@ title per language, a scope (facility codes, provinces, levels, types or ownersh
 every registered facility) and targets:
 
 - `connected_share`: the share of the scope's registered facilities connected (0 to 1);
-- `people`: how many people have an electronic record (distinct national IDs, nationally).
+- `people`: how many people have an electronic record (distinct national IDs, nationally);
+- `exchanged`: how many records facilities read that other facilities hold (nationally).
 
 Each milestone is reported met, on track (the last 30 days' pace reaches the target by the
 due date), behind, or missed, with the connected share day by day for its chart.
@@ -22,7 +23,7 @@ from fhir_profiles.pack import Pack
 from hub.reporting.counters import Counters
 from hub.reporting.coverage import Figures, Registry, figures
 
-TARGETS = ("connected_share", "people")
+TARGETS = ("connected_share", "people", "exchanged")
 SCOPES = ("facility", "province", "level", "type", "ownership")
 PACE_DAYS = 30
 Row = dict[str, Any]
@@ -138,6 +139,7 @@ async def roadmap(
     known = await registry.facilities()
     counted = await figures(counters, on)
     people = await counters.people(on)
+    exchanged = sum(f.exchanged_out for f in counted.values())
     rows = []
     for milestone in plan:
         scope = [code for code, f in known.items() if f.within(milestone.scope)]
@@ -147,6 +149,7 @@ async def roadmap(
         share = len(firsts) / len(scope) if scope else 0.0
         actual = {"registered": len(scope), "connected": len(firsts), "connected_share": share}
         actual["people"] = people
+        actual["exchanged"] = exchanged
         trend = _trend(firsts, len(scope), today)
         rows.append(
             {

@@ -51,6 +51,8 @@ async def test_every_fhir_route_is_audited(app: Any, client: httpx.AsyncClient) 
         "event_id": "x1",
         "rest": "x1/_history",
         "client_id": "x1",
+        "facility": "79001",
+        "measure_id": "facilities-connected",
     }
     routes = fhir_routes(app)
     assert len(routes) > 20

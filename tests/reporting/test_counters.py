@@ -5,7 +5,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.support import FHIR_JSON, patient, unique
+from tests.support import FHIR_JSON, another_hub, client_for, patient, unique
 
 CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
 
@@ -116,3 +116,24 @@ async def test_updates_deletes_and_refusals_count_as_they_should(
     assert (total["accepted"], total["refused"]) == (3, 1)
     assert total["records"] == {"Patient": 0} and total["patients"] == 0
     assert total["first"] < total["last"]
+
+
+async def test_records_read_by_another_facility_count_as_exchanged(app: Any) -> None:
+    """A clinician at B reading a person's records held at A: in to B, out from A; A reading
+    its own records exchanges nothing."""
+    holder, reader = unique("C"), unique("C")
+    async with another_hub(app, consent_default="permit") as hub:
+        async with client_for(hub, "facility", facility=holder) as own:
+            answer = await own.post("/fhir", json=visit(citizen_id(), 1), headers=FHIR_JSON)
+            assert answer.status_code == 200, answer.text
+            person = answer.json()["entry"][0]["response"]["location"].split("/_history")[0]
+            assert (await own.get(f"/fhir/{person}/$everything")).status_code == 200
+        assert "exchanged_out" not in await stats(app, f"f|{holder}")
+        async with client_for(hub, "clinician", facility=reader) as clinician:
+            everything = await clinician.get(f"/fhir/{person}/$everything")
+            assert everything.status_code == 200, everything.text
+            seen = len(everything.json()["entry"])
+            assert seen == 3
+            assert (await clinician.get(f"/fhir/{person}")).status_code == 200
+    assert (await stats(app, f"f|{holder}"))["exchanged_out"] == seen + 1
+    assert (await stats(app, f"f|{reader}"))["exchanged_in"] == seen + 1
