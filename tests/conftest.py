@@ -92,6 +92,13 @@ async def admin(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
+async def ministry(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Return an HTTP client talking to the app in process as a ministry analyst (reports)."""
+    async with hub_client(app, await token_auth(app, "ministry", name="test analyst")) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
 async def auditor(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """Return an HTTP client talking to the app in process as an auditor (the audit trail)."""
     async with hub_client(app, await token_auth(app, "auditor", name="test auditor")) as c:

@@ -247,6 +247,15 @@ def grouped(rows: list[Row], key: str, names: dict[str, str] | None = None) -> l
     ]
 
 
+async def snapshot(
+    registry: Registry, counters: Counters, on: date | None
+) -> tuple[datetime, dict[str, Registered], dict[str, Figures]]:
+    """What a report reads: the instant it speaks of (now, or the end of a day), the
+    registered facilities, and every facility's figures then."""
+    at = end_of(on, counters.zone) if on else datetime.now(counters.zone)
+    return at, await registry.facilities(), await figures(counters, on)
+
+
 async def coverage(
     registry: Registry,
     counters: Counters,
@@ -255,9 +264,7 @@ async def coverage(
     live_days: int,
 ) -> Row:
     """The coverage report: nationally, per province, per level, per facility."""
-    at = end_of(on, counters.zone) if on else datetime.now(counters.zone)
-    known = await registry.facilities()
-    counted = await figures(counters, on)
+    at, known, counted = await snapshot(registry, counters, on)
     rows = [
         facility_row(f, counted.get(f.code, Figures()), at, live_days)
         for f in known.values()

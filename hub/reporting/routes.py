@@ -32,6 +32,7 @@ import csv
 import io
 import json
 import re
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
@@ -150,37 +151,40 @@ def _cell(value: Any) -> str:
     return "'" + text if _CSV_SAFE.match(text) else text
 
 
-def _scope(
-    province: str | None, level: str | None, kind: str | None, ownership: str | None
-) -> dict[str, list[str]]:
-    """Read the filters of a report: comma-separated codes of each."""
-    return {
-        "province": _codes(province),
-        "level": _codes(level),
-        "type": _codes(kind),
-        "ownership": _codes(ownership),
-    }
+@dataclass(frozen=True)
+class Filters:
+    """What a report is asked for: which facilities, as of which day, in which format."""
+
+    scope: dict[str, list[str]]
+    on: date | None
+    form: str
 
 
-@reports.get("/coverage")
-async def coverage_report(
-    request: Request,
-    caller: Analyst,
+def filters(
     province: str | None = None,
     level: str | None = None,
-    type: str | None = None,  # noqa: A002 - the report's own parameter name
+    type: str | None = None,  # noqa: A002 - the reports' own parameter name
     ownership: str | None = None,
     day: Annotated[str | None, Query(alias="date")] = None,
     form: Annotated[str, Query(alias="format")] = "json",
-) -> Response:
+) -> Filters:
+    """Read a report's filters: comma-separated codes of each, a day, json or csv."""
+    scope = {"province": province, "level": level, "type": type, "ownership": ownership}
+    return Filters({k: _codes(v) for k, v in scope.items()}, day_param(day), form)
+
+
+Filtered = Annotated[Filters, Depends(filters)]
+
+
+@reports.get("/coverage")
+async def coverage_report(request: Request, caller: Analyst, asked: Filtered) -> Response:
     """Facilities registered, connected and live, records and people."""
     state = request.app.state
-    scope = _scope(province, level, type, ownership)
     report = await coverage.coverage(
-        state.registry, state.counters, scope, day_param(day), state.settings.live_days
+        state.registry, state.counters, asked.scope, asked.on, state.settings.live_days
     )
     rows = [{k: v for k, v in r.items() if k != "records_by_type"} for r in report["facilities"]]
-    return _answer(report, rows, form, f"coverage-{report['date']}")
+    return _answer(report, rows, asked.form, f"coverage-{report['date']}")
 
 
 @reports.get("/roadmap")
@@ -209,26 +213,16 @@ async def roadmap_report(
 
 
 @reports.get("/quality")
-async def quality_report(
-    request: Request,
-    caller: Analyst,
-    province: str | None = None,
-    level: str | None = None,
-    type: str | None = None,  # noqa: A002 - the report's own parameter name
-    ownership: str | None = None,
-    day: Annotated[str | None, Query(alias="date")] = None,
-    form: Annotated[str, Query(alias="format")] = "json",
-) -> Response:
+async def quality_report(request: Request, caller: Analyst, asked: Filtered) -> Response:
     """Each facility's data quality on the six axes, its composite and ranks."""
     state = request.app.state
-    scope = _scope(province, level, type, ownership)
     report = await scores.quality(
-        state.registry, state.counters, scope, day_param(day), state.settings.live_days
+        state.registry, state.counters, asked.scope, asked.on, state.settings.live_days
     )
     rows = [
         {k: v for k, v in r.items() if k != "scores"} | r["scores"] for r in report["facilities"]
     ]
-    return _answer(report, rows, form, f"quality-{report['date']}")
+    return _answer(report, rows, asked.form, f"quality-{report['date']}")
 
 
 @reports.get("/quality/{facility}")

@@ -21,7 +21,7 @@ from typing import Any
 
 from fhir_profiles.validator import Validator
 from hub.reporting.counters import Counters, rule_of
-from hub.reporting.coverage import Figures, Registered, Registry, end_of, figures
+from hub.reporting.coverage import Figures, Registered, Registry, snapshot
 from hub.store.resources import FINDING_KEY, ResourceStore
 from hub.store.scope import Scope
 
@@ -88,9 +88,7 @@ async def quality(
     live_days: int,
 ) -> Row:
     """Every facility's scores, composite and ranks; each province's and the nation's."""
-    at = end_of(on, counters.zone) if on else datetime.now(counters.zone)
-    known = await registry.facilities()
-    counted = await figures(counters, on)
+    at, known, counted = await snapshot(registry, counters, on)
     # A facility named outright is scored even before the registry lists it.
     for code in scope.get("facility", []):
         if code not in known and code in counted:

@@ -4,20 +4,13 @@ valid FHIR R4, agreeing with the JSON reports, read-only, for the ministry and a
 from typing import Any
 
 import httpx
-import pytest
 
 from fhir_profiles.base import base_problems
 from hub.fhir.models import get_fhir_model_class
 from tests.reporting.test_reports import register, submit
-from tests.support import hub_client, token_auth, unique
+from tests.support import unique
 
 BASE = "https://ehrhub.org/fhir/Measure/"
-
-
-@pytest.fixture
-async def ministry(app: Any) -> Any:
-    async with hub_client(app, await token_auth(app, "ministry")) as client:
-        yield client
 
 
 def assert_valid(resource: dict[str, Any]) -> None:

@@ -18,9 +18,7 @@ from tests.support import (
     FHIR_JSON,
     another_hub,
     client_for,
-    hub_client,
     patient,
-    token_auth,
     unique,
 )
 
@@ -53,12 +51,6 @@ def organization(code: str, province: str, level: str, kind: str) -> dict[str, A
             }
         ],
     }
-
-
-@pytest.fixture
-async def ministry(app: Any) -> Any:
-    async with hub_client(app, await token_auth(app, "ministry")) as client:
-        yield client
 
 
 async def register(admin: httpx.AsyncClient, province: str) -> list[str]:

@@ -13,13 +13,7 @@ import pytest
 from tests.profiles.records import vn_consent
 from tests.profiles.test_write_modes import bad_patient, good_patient
 from tests.reporting.test_reports import organization
-from tests.support import hub_client, token_auth, unique
-
-
-@pytest.fixture
-async def ministry(app: Any) -> Any:
-    async with hub_client(app, await token_auth(app, "ministry")) as client:
-        yield client
+from tests.support import unique
 
 
 async def created(client: httpx.AsyncClient, resource: dict[str, Any]) -> str:
