@@ -65,7 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = ResourceStore(mongo, search_keys)
         app.state.auth = await Authority.start(mongo.db, settings)
         app.state.audit = AuditTrail(mongo.audit)
-        app.state.counters = Counters(mongo, settings.zone, settings.national_id_system)
+        app.state.counters = Counters(
+            mongo, settings.zone, settings.national_id_system, settings.reports_cache_seconds
+        )
         app.state.registry = Registry(app.state.store, settings.facility_system)
         await search_layout.bring_up_to_date(app.state.store)
         try:

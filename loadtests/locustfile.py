@@ -1,6 +1,6 @@
 """Locust scenarios: hospitals posting the transaction bundles their adapters make (XML130
-claim episodes, HL7 v2 ADT and ORU messages) and reading patients back, and clinicians finding
-a patient by citizen ID and reading their record and labs.
+claim episodes, HL7 v2 ADT and ORU messages) and reading patients back, clinicians finding
+a patient by citizen ID and reading their record and labs, and the ministry reading its reports.
 
 Every user calls with tokens, as the hub requires: its clients are registered on the hub's
 database with `ehrhub admin create-client`, which finds it as `ehrhub admin` does (EHRHUB_DATA_DIR,
@@ -43,6 +43,8 @@ EPISODES_PER_ROUND = 10
 HL7_FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "hl7v2"
 # The fixture messages a hospital's HL7 v2 feed sends: admissions and lab results.
 HL7_FEED = ("ADT", "ORU", "LAB-ORU")
+# The ministry's reports answer JSON or CSV, not FHIR.
+REPORT_JSON = {"Accept": "application/json"}
 
 
 class Credentials:
@@ -314,3 +316,78 @@ def clinical_facts(bundle: Bundle) -> tuple[str, list[tuple[str, datetime]]]:
         if coding["system"] == LOINC_SYSTEM
     ]
     return cccd, observations
+
+
+class Ministry(FastHttpUser):
+    """A ministry analyst reading the national reports: coverage (JSON and CSV), the roadmap,
+    data quality, and one facility's quality, each answer checked for its report's shape.
+
+    Its client is registered as the others' are (`ehrhub admin create-client --role ministry`).
+    It picks a facility for the facility report from the last coverage answer (registered or
+    not: the other users' facilities are not in the registry). Its figures mean most on a hub
+    whose registry and counters are full: import the registry first (`ehrhub admin facilities
+    import FILE`), or fill a database as `loadtests/bench_reports.py` does. Run it alone:
+
+        .venv/bin/locust -f loadtests/locustfile.py --headless -u 2 -r 1 -t 60s \\
+            --host http://127.0.0.1:8080 Ministry
+    """
+
+    wait_time = between(2.0, 5.0)
+
+    def on_start(self) -> None:
+        """Register the analyst's client."""
+        self.rng = random.Random(seed_of(RUN_SEED, "ministry", os.getpid(), id(self)))
+        self.login = Credentials(self, "--role", "ministry", "--name", "locust ministry")
+        self.facilities: list[str] = []
+
+    def report(self, url: str, name: str, *fields: str) -> dict[str, Any] | None:
+        """Read a JSON report; mark a failure unless it is 200 and holds `fields`."""
+        headers = self.login.headers() | REPORT_JSON
+        with self.client.get(url, headers=headers, name=name, catch_response=True) as response:
+            body = response.json() if response.status_code == 200 else {}
+            missing = [f for f in fields if f not in body]
+            if response.status_code != 200 or missing:
+                response.failure(
+                    f"status {response.status_code}, lacks {missing}: {response.text[:300]}"
+                )
+                return None
+            return dict(body)
+
+    @task(3)
+    def coverage(self) -> None:
+        """Read the national coverage report, and note its facilities."""
+        body = self.report("/reports/coverage", "/reports/coverage", "national", "facilities")
+        if body is not None:
+            codes = [row["facility"] for row in body["facilities"]]
+            self.facilities = codes + body.get("unregistered_submitters", [])
+
+    @task(1)
+    def coverage_csv(self) -> None:
+        """Download the coverage report as CSV: a header line and a line per facility."""
+        with self.client.get(
+            "/reports/coverage?format=csv",
+            headers=self.login.headers() | REPORT_JSON,
+            name="/reports/coverage?format=csv",
+            catch_response=True,
+        ) as response:
+            kind = response.headers.get("content-type") or ""
+            if response.status_code != 200 or not kind.startswith("text/csv"):
+                response.failure(f"status {response.status_code}, {kind}: {response.text[:300]}")
+
+    @task(1)
+    def roadmap(self) -> None:
+        """Read where the country stands against the roadmap's milestones."""
+        self.report("/reports/roadmap", "/reports/roadmap", "milestones")
+
+    @task(2)
+    def quality(self) -> None:
+        """Read every facility's data quality scores and ranks."""
+        self.report("/reports/quality", "/reports/quality", "national", "facilities")
+
+    @task(2)
+    def facility_quality(self) -> None:
+        """Read one facility's scores and the rules that cost it points."""
+        if not self.facilities:
+            return
+        code = self.rng.choice(self.facilities)
+        self.report(f"/reports/quality/{code}", "/reports/quality/[facility]", "worst_rules")

@@ -17,6 +17,7 @@ If the process dies between a commit and its counters, the counters lag by that 
 """
 
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -152,11 +153,18 @@ class Tally:
 class Counters:
     """The reporting counters of one database."""
 
-    def __init__(self, mongo: Mongo, zone: tzinfo, national_id_system: str) -> None:
+    def __init__(
+        self, mongo: Mongo, zone: tzinfo, national_id_system: str, cache_seconds: float = 10.0
+    ) -> None:
         self.stats = mongo.stats
         self.persons = mongo.persons
         self.zone = zone
         self.national = national_id_system
+        # The running totals are read once for many reports: again after a counter write
+        # through this process, or after `cache_seconds` (another process's writes).
+        self.cache_seconds = cache_seconds
+        self.writes = 0
+        self._totals: tuple[int, float, list[dict[str, Any]]] | None = None
 
     def day(self, t: datetime) -> str:
         """Return the day of an instant in the country's time zone, as yyyy-mm-dd."""
@@ -201,6 +209,7 @@ class Counters:
         updates = self._updates(reader, when, {"exchanged_in": sum(out.values())}, {})
         for holder, n in out.items():
             updates += self._updates(holder, when, {"exchanged_out": n}, {})
+        self.writes += 1
         try:
             await self.stats.bulk_write(updates, ordered=False)
         except PyMongoError as error:
@@ -210,6 +219,7 @@ class Counters:
         self, facility: str, when: datetime, increments: dict[str, float], total: dict[str, Any]
     ) -> None:
         """Add to a facility's running totals (with `total`'s further updates) and its day's."""
+        self.writes += 1
         await self.stats.bulk_write(self._updates(facility, when, increments, total), ordered=False)
 
     def _updates(
@@ -249,6 +259,7 @@ class Counters:
             ordered=False,
         )
         new = result.upserted_count
+        self.writes += 1
         if new:
             await self.stats.update_one(
                 {"_id": f"n|{day}"},
@@ -264,7 +275,49 @@ class Counters:
 
     async def facilities(self) -> list[dict[str, Any]]:
         """Return every facility's running totals."""
-        return [doc async for doc in self.stats.find({"kind": "facility"})]
+        clock = time.monotonic()
+        if self._totals is not None:
+            writes, read_at, docs = self._totals
+            if writes == self.writes and clock - read_at < self.cache_seconds:
+                return docs
+        writes = self.writes
+        docs = [doc async for doc in self.stats.find({"kind": "facility"})]
+        self._totals = (writes, clock, docs)
+        return docs
+
+    def forget(self) -> None:
+        """Read the running totals afresh next time (they were changed behind the counters'
+        back, as a benchmark filling them does)."""
+        self._totals = None
+
+    async def snapshot(self, day: str) -> list[dict[str, Any]] | None:
+        """Return every facility's totals at the end of a past day, if kept (`keep`)."""
+        if await self.stats.find_one({"_id": f"S|{day}"}) is None:
+            return None
+        return [doc async for doc in self.stats.find({"kind": "snapshot", "day": day})]
+
+    async def latest_snapshot(self, before: str) -> str | None:
+        """Return the last day before this one whose totals are kept."""
+        query = {"kind": "snapshot-kept", "day": {"$lt": before}}
+        found = await self.stats.find_one(query, sort=[("kind", 1), ("day", -1)])
+        return str(found["day"]) if found else None
+
+    async def keep(self, day: str, totals: dict[str, dict[str, Any]]) -> None:
+        """Keep every facility's totals at the end of a past day: a day's counters never
+        change once it is over, so they are summed once."""
+        docs = [
+            {"_id": f"s|{facility}|{day}", "kind": "snapshot", "day": day, "facility": facility}
+            | doc
+            for facility, doc in totals.items()
+        ]
+        for start in range(0, len(docs), 1000):
+            updates = [
+                UpdateOne({"_id": d["_id"]}, {"$set": d}, upsert=True)
+                for d in docs[start : start + 1000]
+            ]
+            await self.stats.bulk_write(updates, ordered=False)
+        marker = {"kind": "snapshot-kept", "day": day}
+        await self.stats.update_one({"_id": f"S|{day}"}, {"$set": marker}, upsert=True)
 
     async def days(self, since: str, until: str) -> list[dict[str, Any]]:
         """Return the per-facility day documents of a span of days (inclusive)."""

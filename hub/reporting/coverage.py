@@ -9,7 +9,7 @@ day, summed from the day counters.
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -167,22 +167,39 @@ class Figures:
             self.first = first if self.first is None else min(self.first, first)
             self.last = last if self.last is None else max(self.last, last)
 
+    def kept(self) -> dict[str, Any]:
+        """Return the figures as a document to keep (`Counters.keep`)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
 
 def end_of(day: date, zone: tzinfo) -> datetime:
     """Return the last instant of a day in a time zone."""
-    return datetime.combine(day + timedelta(days=1), time(), zone) - timedelta(microseconds=1)
+    # To the millisecond, as MongoDB keeps times.
+    return datetime.combine(day + timedelta(days=1), time(), zone) - timedelta(milliseconds=1)
 
 
 async def figures(counters: Counters, on: date | None) -> dict[str, Figures]:
-    """Return each facility's figures: now, or at the end of a day."""
+    """Return each facility's figures: now, or at the end of a past day."""
     found: dict[str, Figures] = defaultdict(Figures)
-    if on is None:
+    if on is None or on >= datetime.now(counters.zone).date():
         for doc in await counters.facilities():
             found[doc["facility"]].add(doc)
         return found
-    for doc in await counters.days("0000-00-00", on.isoformat()):
-        end = end_of(date.fromisoformat(doc["day"]), counters.zone)
-        found[doc["facility"]].add(doc, end)
+    day = on.isoformat()
+    kept = await counters.snapshot(day)
+    if kept is not None:
+        for doc in kept:
+            found[doc["facility"]].add(doc)
+        return found
+    # Sum from the last day kept before it (or from the start), then keep this one.
+    since = await counters.latest_snapshot(day)
+    if since is not None:
+        for doc in await counters.snapshot(since) or []:
+            found[doc["facility"]].add(doc)
+    after = (date.fromisoformat(since) + timedelta(days=1)).isoformat() if since else "0000-00-00"
+    for doc in await counters.days(after, day):
+        found[doc["facility"]].add(doc, end_of(date.fromisoformat(doc["day"]), counters.zone))
+    await counters.keep(day, {facility: f.kept() for facility, f in found.items()})
     return found
 
 

@@ -2,9 +2,10 @@
 facility and per day, records by type, patients, people by national ID, delays."""
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from hub.reporting.coverage import figures
 from tests.support import FHIR_JSON, another_hub, client_for, patient, unique
 
 CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
@@ -137,3 +138,34 @@ async def test_records_read_by_another_facility_count_as_exchanged(app: Any) -> 
             assert (await clinician.get(f"/fhir/{person}")).status_code == 200
     assert (await stats(app, f"f|{holder}"))["exchanged_out"] == seen + 1
     assert (await stats(app, f"f|{reader}"))["exchanged_in"] == seen + 1
+
+
+async def test_a_past_day_is_summed_once_kept_and_the_next_day_adds_to_it(app: Any) -> None:
+    """The figures at the end of a past day: summed from the day counters the first time,
+    then read from what was kept; a later day starts from the last day kept."""
+    code = unique("C")
+    counters = app.state.counters
+    days = {"2019-03-01": 2, "2019-03-02": 3, "2019-03-04": 5}
+    await app.state.mongo.stats.insert_many(
+        [
+            {
+                "_id": f"d|{code}|{day}",
+                "kind": "day",
+                "facility": code,
+                "day": day,
+                "accepted": n,
+                "records": {"Patient": n},
+            }
+            for day, n in days.items()
+        ]
+    )
+    first = await figures(counters, date(2019, 3, 2))
+    assert (first[code].accepted, first[code].records) == (5, {"Patient": 5})
+    assert first[code].last is not None and first[code].last.date() == date(2019, 3, 2)
+    # Kept: a day counter changed afterwards (it cannot be, once the day is over) is not read.
+    await app.state.mongo.stats.update_one(
+        {"_id": f"d|{code}|2019-03-02"}, {"$inc": {"accepted": 100}}
+    )
+    assert (await figures(counters, date(2019, 3, 2)))[code].accepted == 5
+    later = await figures(counters, date(2019, 3, 5))
+    assert later[code].accepted == 10 and later[code].first == first[code].first
