@@ -43,6 +43,8 @@ EVENT_TIMES: dict[str, tuple[tuple[str, ...], ...]] = {
     "Immunization": (("occurrenceDateTime",),),
     "AllergyIntolerance": (("recordedDate",),),
 }
+# How many past days' kept totals a process remembers.
+KEPT_REMEMBERED = 32
 # A record arriving within this long of its event is "timely" for the live axis.
 TIMELY = timedelta(days=1)
 
@@ -160,11 +162,13 @@ class Counters:
         self.persons = mongo.persons
         self.zone = zone
         self.national = national_id_system
-        # The running totals are read once for many reports: again after a counter write
-        # through this process, or after `cache_seconds` (another process's writes).
+        # The running totals are read once for many reports and kept up to date with what
+        # this process counts; read again after `cache_seconds` (another process's counts).
         self.cache_seconds = cache_seconds
-        self.writes = 0
-        self._totals: tuple[int, float, list[dict[str, Any]]] | None = None
+        self._totals: tuple[float, dict[str, dict[str, Any]]] | None = None
+        self._people_now: tuple[float, int] | None = None
+        # Past days' totals never change once kept: the last few asked for are remembered.
+        self._kept: dict[str, list[dict[str, Any]]] = {}
 
     def day(self, t: datetime) -> str:
         """Return the day of an instant in the country's time zone, as yyyy-mm-dd."""
@@ -209,7 +213,6 @@ class Counters:
         updates = self._updates(reader, when, {"exchanged_in": sum(out.values())}, {})
         for holder, n in out.items():
             updates += self._updates(holder, when, {"exchanged_out": n}, {})
-        self.writes += 1
         try:
             await self.stats.bulk_write(updates, ordered=False)
         except PyMongoError as error:
@@ -219,12 +222,14 @@ class Counters:
         self, facility: str, when: datetime, increments: dict[str, float], total: dict[str, Any]
     ) -> None:
         """Add to a facility's running totals (with `total`'s further updates) and its day's."""
-        self.writes += 1
         await self.stats.bulk_write(self._updates(facility, when, increments, total), ordered=False)
 
     def _updates(
         self, facility: str, when: datetime, increments: dict[str, float], total: dict[str, Any]
     ) -> list[UpdateOne]:
+        """Return the updates of a facility's totals and its day's, and apply them to the
+        totals this process remembers."""
+        self._remember(facility, when, increments, total)
         day = self.day(when)
         named = {"kind": "facility", "facility": facility}
         return [
@@ -259,7 +264,8 @@ class Counters:
             ordered=False,
         )
         new = result.upserted_count
-        self.writes += 1
+        if new and self._people_now is not None:
+            self._people_now = (self._people_now[0], self._people_now[1] + new)
         if new:
             await self.stats.update_one(
                 {"_id": f"n|{day}"},
@@ -273,28 +279,48 @@ class Counters:
             duplicates += each[doc["_id"]] - (now_held == each[doc["_id"]])
         return new, duplicates
 
+    def _remember(
+        self, facility: str, when: datetime, increments: dict[str, float], total: dict[str, Any]
+    ) -> None:
+        """Apply a facility's counter updates to the totals remembered (if any)."""
+        if self._totals is None:
+            return
+        doc = self._totals[1].setdefault(facility, {"kind": "facility", "facility": facility})
+        for name, n in increments.items():
+            where = doc
+            *path, last = name.split(".")
+            for part in path:
+                where = where.setdefault(part, {})
+            where[last] = where.get(last, 0) + n
+        if "$min" in total:
+            doc["first"] = min(doc.get("first") or when, when)
+            doc["last"] = max(doc.get("last") or when, when)
+
     async def facilities(self) -> list[dict[str, Any]]:
         """Return every facility's running totals."""
         clock = time.monotonic()
-        if self._totals is not None:
-            writes, read_at, docs = self._totals
-            if writes == self.writes and clock - read_at < self.cache_seconds:
-                return docs
-        writes = self.writes
-        docs = [doc async for doc in self.stats.find({"kind": "facility"})]
-        self._totals = (writes, clock, docs)
-        return docs
+        if self._totals is None or clock - self._totals[0] >= self.cache_seconds:
+            docs = {doc["facility"]: doc async for doc in self.stats.find({"kind": "facility"})}
+            self._totals = (clock, docs)
+        return list(self._totals[1].values())
 
     def forget(self) -> None:
-        """Read the running totals afresh next time (they were changed behind the counters'
-        back, as a benchmark filling them does)."""
-        self._totals = None
+        """Read the running totals and kept days afresh next time (they were changed behind
+        the counters' back, as a benchmark filling them does)."""
+        self._totals = self._people_now = None
+        self._kept.clear()
 
     async def snapshot(self, day: str) -> list[dict[str, Any]] | None:
         """Return every facility's totals at the end of a past day, if kept (`keep`)."""
+        if day in self._kept:
+            return self._kept[day]
         if await self.stats.find_one({"_id": f"S|{day}"}) is None:
             return None
-        return [doc async for doc in self.stats.find({"kind": "snapshot", "day": day})]
+        docs = [doc async for doc in self.stats.find({"kind": "snapshot", "day": day})]
+        if len(self._kept) >= KEPT_REMEMBERED:
+            self._kept.pop(next(iter(self._kept)))
+        self._kept[day] = docs
+        return docs
 
     async def latest_snapshot(self, before: str) -> str | None:
         """Return the last day before this one whose totals are kept."""
@@ -327,7 +353,14 @@ class Counters:
     async def people(self, on: date | None = None) -> int:
         """Return how many people have a record (distinct national IDs): now, or at the end
         of a day. Summed from the day counters: no person is counted on the way."""
+        clock = time.monotonic()
+        now = self._people_now
+        if on is None and now is not None and clock - now[0] < self.cache_seconds:
+            return now[1]
         query: dict[str, Any] = {"kind": "people"}
         if on is not None:
             query["day"] = {"$lte": on.isoformat()}
-        return sum([int(doc.get("people", 0)) async for doc in self.stats.find(query)])
+        found = sum([int(doc.get("people", 0)) async for doc in self.stats.find(query)])
+        if on is None:
+            self._people_now = (clock, found)
+        return found
