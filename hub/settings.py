@@ -84,8 +84,9 @@ class Settings(BaseSettings):
     profile_mode: Literal["lenient", "strict", "off"] = "lenient"
     # A facility is "live" while its last accepted submission is at most this many days old.
     live_days: PositiveInt = 7
-    # The reports read the counters' running totals again after a counter write through this
-    # process, or after this many seconds (what other hub processes counted meanwhile).
+    # The reports remember the counters' running totals, kept up to date with what this
+    # process counts, and read them again after this many seconds (what other hub processes
+    # counted meanwhile).
     reports_cache_seconds: float = 10.0
     # The ministry's own roadmap milestones (JSON, as the country pack's roadmap.json), added
     # to the pack's published deadlines.

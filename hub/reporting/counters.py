@@ -16,6 +16,7 @@ facility and day): a person is new when that insert happens, and `n|<day>` count
 If the process dies between a commit and its counters, the counters lag by that write.
 """
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -163,9 +164,11 @@ class Counters:
         self.zone = zone
         self.national = national_id_system
         # The running totals are read once for many reports and kept up to date with what
-        # this process counts; read again after `cache_seconds` (another process's counts).
+        # this process counts; read again in the background after `cache_seconds` (another
+        # process's counts).
         self.cache_seconds = cache_seconds
         self._totals: tuple[float, dict[str, dict[str, Any]]] | None = None
+        self._reading: asyncio.Task[None] | None = None
         self._people_now: tuple[float, int] | None = None
         # Past days' totals never change once kept: the last few asked for are remembered.
         self._kept: dict[str, list[dict[str, Any]]] = {}
@@ -297,12 +300,25 @@ class Counters:
             doc["last"] = max(doc.get("last") or when, when)
 
     async def facilities(self) -> list[dict[str, Any]]:
-        """Return every facility's running totals."""
-        clock = time.monotonic()
-        if self._totals is None or clock - self._totals[0] >= self.cache_seconds:
-            docs = {doc["facility"]: doc async for doc in self.stats.find({"kind": "facility"})}
-            self._totals = (clock, docs)
+        """Return every facility's running totals. Once they are older than `cache_seconds`,
+        they are read again in the background while the remembered ones answer."""
+        if self._totals is None:
+            await self._read_totals()
+        elif time.monotonic() - self._totals[0] >= self.cache_seconds and self._reading is None:
+            self._reading = asyncio.create_task(self._read_totals())
+            self._reading.add_done_callback(self._read)
+        assert self._totals is not None
         return list(self._totals[1].values())
+
+    async def _read_totals(self) -> None:
+        clock = time.monotonic()
+        docs = {doc["facility"]: doc async for doc in self.stats.find({"kind": "facility"})}
+        self._totals = (clock, docs)
+
+    def _read(self, task: "asyncio.Task[None]") -> None:
+        self._reading = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("counters not read again: %s", task.exception())
 
     def forget(self) -> None:
         """Read the running totals and kept days afresh next time (they were changed behind
