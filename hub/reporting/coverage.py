@@ -7,10 +7,13 @@ one is at most `EHRHUB_LIVE_DAYS` old. With a date, the figures are those at the
 day, summed from the day counters.
 """
 
+import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
+from time import monotonic
 from typing import Any
 
 from hub.reporting.counters import Counters
@@ -19,6 +22,7 @@ from hub.store.resources import ResourceStore
 from hub.store.scope import Scope
 
 Row = dict[str, Any]
+log = logging.getLogger("ehrhub.reporting")
 
 
 @dataclass(frozen=True)
@@ -88,31 +92,41 @@ def registered_of(organization: dict[str, Any], facility_system: str) -> Registe
 
 
 class Registry:
-    """The registered facilities, read once and again only after an Organization changed
-    through this process (`ResourceStore.changes`), or after `seconds`."""
+    """The registered facilities, read once: again before answering after an Organization
+    changed through this process (`ResourceStore.changes`), and in the background after
+    `seconds` (other processes' changes) while the remembered ones answer."""
 
     def __init__(self, store: ResourceStore, facility_system: str, seconds: float = 30.0):
         self.store = store
         self.facility_system = facility_system
         self.seconds = seconds
-        self._read: tuple[int, datetime, dict[str, Registered]] | None = None
+        self._read: tuple[int, float, dict[str, Registered]] | None = None
+        self._reading: asyncio.Task[None] | None = None
 
     async def facilities(self) -> dict[str, Registered]:
         """Return every registered facility by code."""
-        now = datetime.now().astimezone()
-        if self._read is not None:
-            changes, at, found = self._read
-            if changes == self.store.changes and now - at < timedelta(seconds=self.seconds):
-                return found
-        changes = self.store.changes
+        if self._read is None or self._read[0] != self.store.changes:
+            await self._read_all()
+        elif monotonic() - self._read[1] >= self.seconds and self._reading is None:
+            self._reading = asyncio.create_task(self._read_all())
+            self._reading.add_done_callback(self._done)
+        assert self._read is not None
+        return self._read[2]
+
+    async def _read_all(self) -> None:
+        changes, clock = self.store.changes, monotonic()
         organizations = await self.store.find({"resourceType": "Organization"}, Scope())
         found = {}
         for stored in organizations:
             facility = registered_of(stored.resource, self.facility_system)
             if facility is not None:
                 found[facility.code] = facility
-        self._read = (changes, now, found)
-        return found
+        self._read = (changes, clock, found)
+
+    def _done(self, task: "asyncio.Task[None]") -> None:
+        self._reading = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("registry not read again: %s", task.exception())
 
 
 _NUMBERS = (
