@@ -345,11 +345,11 @@ def table(cases: list[Case], concurrency: int) -> str:
 
 
 @contextlib.asynccontextmanager
-async def hub(uri: str) -> AsyncIterator[Any]:
+async def hub(uri: str, name: str = "bench_consent") -> AsyncIterator[Any]:
     """Run the hub's app with its lifespan in this process, on a database of its own."""
     settings = Settings(
         mongodb_uri=uri,
-        database=f"bench_consent_{uuid.uuid4().hex[:8]}",
+        database=f"{name}_{uuid.uuid4().hex[:8]}",
         auth_required=True,
         token_lifetime_seconds=3600,
     )
@@ -362,12 +362,14 @@ async def hub(uri: str) -> AsyncIterator[Any]:
 
 
 @contextlib.asynccontextmanager
-async def client_as(app: Any, role: str, **fields: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def client_as(
+    app: Any, role: str, timeout: float = 120, **fields: Any
+) -> AsyncIterator[httpx.AsyncClient]:
     """Yield a client of the app sending the token of a new identity of the role."""
     identity, secret = new_identity(Role(role), **fields)
     await app.state.auth.identities.create(identity)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, timeout=120) as client:
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, timeout=timeout) as client:
         form = {"grant_type": "client_credentials", "client_id": identity.client_id}
         answer = await client.post("/auth/token", data=form | {"client_secret": secret})
         if answer.status_code != 200:

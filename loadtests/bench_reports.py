@@ -14,13 +14,11 @@ the target (p95 under 100 ms). `--quick` is 200 facilities and 30 days.
 
 import argparse
 import asyncio
-import contextlib
 import random
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock
@@ -30,13 +28,13 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for where in (REPO, REPO / "loadtests"):
+    if str(where) not in sys.path:
+        sys.path.insert(0, str(where))
+
+from bench_consent import client_as, hub  # noqa: E402
 
 from fhir_profiles.pack import pack_of  # noqa: E402
-from hub.app import create_app  # noqa: E402
-from hub.auth.identities import new_identity  # noqa: E402
-from hub.auth.roles import Role  # noqa: E402
 from hub.fhir.profiling import validator_for  # noqa: E402
 from hub.reporting.counters import DOT, day_key, facility_key  # noqa: E402
 from hub.reporting.registry import PROVINCE_SYSTEM, Facility, import_facilities  # noqa: E402
@@ -279,38 +277,6 @@ def table(results: dict[int, dict[str, Timed]]) -> str:
     return "\n".join(lines)
 
 
-@contextlib.asynccontextmanager
-async def hub(uri: str) -> AsyncIterator[Any]:
-    """Run the hub's app with its lifespan in this process, on a database of its own."""
-    settings = Settings(
-        mongodb_uri=uri,
-        database=f"bench_reports_{uuid.uuid4().hex[:8]}",
-        auth_required=True,
-        token_lifetime_seconds=3600,
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        try:
-            yield app
-        finally:
-            await app.state.mongo.client.drop_database(settings.database)
-
-
-@contextlib.asynccontextmanager
-async def ministry(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Yield a client of the app sending the token of a new ministry identity."""
-    identity, secret = new_identity(Role.MINISTRY, name="bench ministry")
-    await app.state.auth.identities.create(identity)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, timeout=600) as client:
-        form = {"grant_type": "client_credentials", "client_id": identity.client_id}
-        answer = await client.post("/auth/token", data=form | {"client_secret": secret})
-        if answer.status_code != 200:
-            raise SystemExit(f"no ministry token: {answer.status_code} {answer.text[:300]}")
-        client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
-        yield client
-
-
 async def measure(uri: str, args: argparse.Namespace) -> None:
     """Import the registry, write the counters of each size, time the reports, print."""
     rng = random.Random(args.seed)
@@ -320,7 +286,10 @@ async def measure(uri: str, args: argparse.Namespace) -> None:
     past = today - timedelta(days=min(PAST_DAYS, args.days // 2))
     rules = sorted(validator_for("vn").rules())
     results: dict[int, dict[str, Timed]] = {}
-    async with hub(uri) as app, ministry(app) as client:
+    async with (
+        hub(uri, "bench_reports") as app,
+        client_as(app, "ministry", timeout=600, name="bench ministry") as client,
+    ):
         started = time.perf_counter()
         when = datetime.combine(days[0], clock(7), ZONE)
         report = await import_facilities(app.state.store, registry, when)
