@@ -211,10 +211,7 @@ def say_quality(client: httpx.Client, base: str, fhir_base: str, folder: Path) -
         f"{sum(r[axis] for r in rows) / checked:.0%} {axis}"
         for axis in ("valid", "complete", "coded")
     )
-    patients = [r for r in rows if r["type"] == "Patient"]
-    identified = sum(r["identified"] for r in patients) / max(
-        1, sum(r["checked"] for r in patients)
-    )
+    identified = sum(r["identified"] for r in rows) / max(1, sum(r["patients"] for r in rows))
     broken: dict[str, int] = {}
     for r in report["rules"]:
         if r["severity"] != "information":  # a gap in must-support data is not an error

@@ -3,92 +3,78 @@
 Every version written while profiles are checked keeps its findings and flags in `_hub.q`
 (hub/fhir/profiling.py): valid (no error-level finding), complete (every must-support element
 present), coded (the national code systems used), identified (a Patient with a valid national
-ID). These queries count current versions only; a record written with profiles off, or
-before they existed, counts as unchecked.
+ID). The counts come from the reporting counters (hub/reporting/counters.py), which add each
+version's flags and take back its predecessor's; the records, through the search index, which
+holds a key per rule a record breaks. A record written with profiles off, or before they
+existed, counts as unchecked.
 """
 
 from typing import Any
 
+from hub.reporting.counters import rule_of
 from hub.store.resources import FINDING_KEY, ResourceStore
 from hub.store.scope import Scope
 
 Row = dict[str, Any]
 _FLAGS = ("valid", "complete", "coded", "identified")
-_CURRENT: Row = {"_hub.del": {"$exists": False}}
-_WITH_FINDINGS: Row = _CURRENT | {"_hub.q.findings.0": {"$exists": True}}
+_WITH_FINDINGS: Row = {"_hub.del": {"$exists": False}, "_hub.q.findings.0": {"$exists": True}}
 
 
-async def summary(store: ResourceStore, facility: str | None = None) -> list[Row]:
-    """Per facility and resource type: records, how many were checked, and how many of
-    those are valid, complete, coded and (Patients) identified."""
-    counts = {f: {"$sum": {"$cond": [{"$eq": [f"$_hub.q.{f}", True]}, 1, 0]}} for f in _FLAGS}
-    stages: list[Row] = [
-        {
-            "$group": {
-                "_id": {"facility": "$_hub.fac", "type": "$resourceType"},
-                "records": {"$sum": 1},
-                "checked": {"$sum": {"$cond": [{"$ifNull": ["$_hub.q", False]}, 1, 0]}},
-                **counts,
-            }
-        },
-        {"$sort": {"_id.facility": 1, "_id.type": 1}},
-    ]
+def summary(totals: list[Row], facility: str | None = None) -> list[Row]:
+    """Per facility, from its counters: current records, how many were checked, and how
+    many of those are valid, complete, coded; Patients checked and identified."""
     rows = []
-    for row in await store.aggregate(_CURRENT, stages, Scope(facility=facility)):
-        key = row.pop("_id")
-        if key["type"] != "Patient":
-            row.pop("identified")
-        rows.append({"facility": key.get("facility"), "type": key["type"], **row})
-    return rows
+    for doc in totals:
+        if facility is not None and doc["facility"] != facility:
+            continue
+        q = doc.get("q") or {}
+        rows.append(
+            {
+                "facility": doc["facility"],
+                "records": sum((doc.get("records") or {}).values()),
+                "checked": q.get("checked", 0),
+                **{flag: q.get(flag, 0) for flag in ("valid", "complete", "coded")},
+                "patients": q.get("patients", 0),
+                "identified": q.get("identified", 0),
+            }
+        )
+    return sorted(rows, key=lambda r: r["facility"])
 
 
-async def rules(store: ResourceStore, facility: str | None = None) -> list[Row]:
-    """Per facility and rule: how many current records break it, most broken first."""
-    stages: list[Row] = [
-        {"$unwind": "$_hub.q.findings"},
-        {
-            "$group": {
-                "_id": {
-                    "facility": "$_hub.fac",
-                    "rule": "$_hub.q.findings.rule",
-                    "record": "$_id",
-                },
-                "severity": {"$first": "$_hub.q.findings.severity"},
-                "axis": {"$first": "$_hub.q.findings.axis"},
-                "type": {"$first": "$resourceType"},
-            }
-        },
-        {
-            "$group": {
-                "_id": {"facility": "$_id.facility", "rule": "$_id.rule"},
-                "records": {"$sum": 1},
-                "severity": {"$first": "$severity"},
-                "axis": {"$first": "$axis"},
-                "type": {"$first": "$type"},
-            }
-        },
-        {"$sort": {"records": -1, "_id.facility": 1, "_id.rule": 1}},
-    ]
+def rules(
+    totals: list[Row], catalogue: dict[str, tuple[str, str]], facility: str | None = None
+) -> list[Row]:
+    """Per facility and rule, from its counters: how many current records break it, with
+    the severity and axis of its finding; most broken first."""
     rows = []
-    for row in await store.aggregate(_WITH_FINDINGS, stages, Scope(facility=facility)):
-        key = row.pop("_id")
-        rows.append({"facility": key.get("facility"), "rule": key["rule"], **row})
-    return rows
+    for doc in totals:
+        if facility is not None and doc["facility"] != facility:
+            continue
+        for field, records in (doc.get("rules") or {}).items():
+            if records > 0:
+                rule = rule_of(field)
+                severity, axis = catalogue.get(rule, ("error", "correct"))
+                row = {"facility": doc["facility"], "rule": rule, "records": int(records)}
+                rows.append(row | {"severity": severity, "axis": axis})
+    return sorted(rows, key=lambda r: (-r["records"], r["facility"], r["rule"]))
 
 
 async def findings(
     store: ResourceStore,
     facility: str,
+    broken: list[str],
     rule: str | None = None,
     resource_type: str | None = None,
     limit: int = 50,
     after: str | None = None,
 ) -> list[Row]:
     """The records of a facility with findings (of one rule or type), in id order from
-    `after`: what the facility has to fix, record by record."""
-    match = dict(_WITH_FINDINGS)
-    if rule is not None:  # first: the index finds the records breaking it
-        match = {"_hub.sv": f"{FINDING_KEY}{rule}"} | match
+    `after`: what the facility has to fix, record by record. The index finds them by the
+    rules they break (`broken`: those the facility's counters hold)."""
+    wanted = [rule] if rule is not None else broken
+    if not wanted:
+        return []
+    match: Row = {"_hub.sv": {"$in": [f"{FINDING_KEY}{r}" for r in wanted]}} | _WITH_FINDINGS
     if resource_type is not None:
         match["resourceType"] = resource_type
     if after is not None:

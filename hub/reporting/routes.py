@@ -14,8 +14,8 @@
 
 The data quality the national profiles measured:
 
-    GET /quality[?facility=]                  per facility and type: records, checked, valid,
-                                              complete, coded, identified; per rule: how many
+    GET /quality[?facility=]                  per facility: records, checked, valid, complete,
+                                              coded, Patients identified; per rule: how many
                                               records break it. A facility sees its own; the
                                               ministry and admins every facility's.
     GET /quality/findings[?rule=&type=&_count=&after=]
@@ -71,13 +71,15 @@ def _facility_of(caller: Caller, asked: str | None) -> str | None:
 async def quality_summary(
     request: Request, caller: Reader, facility: str | None = None
 ) -> JSONResponse:
-    """Counts per facility and type, and the rules broken, most broken first."""
-    store = request.app.state.store
+    """Counts per facility, and the rules broken, most broken first."""
+    state = request.app.state
     which = _facility_of(caller, facility)
+    totals = await state.counters.facilities()
+    catalogue = validator_for(state.settings.country).rules()
     return JSONResponse(
         {
-            "facilities": await quality.summary(store, which),
-            "rules": await quality.rules(store, which),
+            "facilities": quality.summary(totals, which),
+            "rules": quality.rules(totals, catalogue, which),
         }
     )
 
@@ -97,8 +99,11 @@ async def quality_findings(
     facility = _facility_of(caller, None)
     if facility is None:  # the unrestricted caller of a hub that does not require tokens
         raise BadRequest("Findings are read by a facility's own token")
+    state = request.app.state
+    totals = await state.counters.facilities()
+    broken = [r["rule"] for r in quality.rules(totals, {}, facility)]
     rows = await quality.findings(
-        request.app.state.store, facility, rule, resource_type, int(count), after
+        state.store, facility, broken, rule, resource_type, int(count), after
     )
     more = len(rows) == int(count)
     return JSONResponse({"records": rows, "next": rows[-1]["record"] if more else None})

@@ -311,16 +311,6 @@ class ResourceStore:
                     break
         return found
 
-    async def aggregate(
-        self, match: dict[str, Any], stages: list[dict[str, Any]], scope: Scope
-    ) -> list[dict[str, Any]]:
-        """Return what an aggregation pipeline makes of the current resources a query finds:
-        counts, never records. A scope with a last test per record cannot be counted here."""
-        if scope.check is not None:
-            raise ValueError("a scope with a per-record check cannot aggregate")
-        pipeline = [{"$match": scope.apply(match)}, *stages]
-        return [row async for row in await self.mongo.resources.aggregate(pipeline)]
-
     async def held_elsewhere(
         self, keys: list[str], scope: Scope, session: AsyncClientSession | None = None
     ) -> list[str]:
