@@ -20,6 +20,7 @@ from hub.auth.caller import Caller
 from hub.auth.roles import Role
 from hub.fhir.http import error_response
 from hub.fhir.outcome import Unavailable
+from hub.reporting.counters import Counters
 
 log = logging.getLogger("ehrhub.audit")
 
@@ -115,12 +116,7 @@ class AuditMiddleware:
             event = audit_event(
                 event_id, recorded, interaction, request, None, Record(), facility_system
             )
-        if status >= 400 and _submission(interaction, caller):
-            assert caller is not None and caller.facility is not None
-            await app.state.counters.refused(caller.facility, recorded)
-        reader = caller.facility if caller is not None else None
-        if reader and status < 400 and interaction.action in ("R", "E") and record.holders:
-            await app.state.counters.exchanged(reader, record.holders, recorded)
+        await _count(app.state.counters, interaction, caller, record, status, recorded)
         agent = getattr(caller, "client_id", None)
         token = caller.token_id if caller is not None else None
         btg = ACCESS if caller is not None and caller.break_glass else None
@@ -134,6 +130,27 @@ class AuditMiddleware:
             log.exception("audit trail not written for %s %s", request.method, request.path)
             return 400 <= status < 500
         return True
+
+
+async def _count(
+    counters: Counters,
+    interaction: Interaction,
+    caller: Caller | None,
+    record: Record,
+    status: int,
+    recorded: datetime,
+) -> None:
+    """Add a request to the reporting counters: a facility's refused submission, or the
+    records a facility read that others hold. Counting never fails a request."""
+    try:
+        if status >= 400 and _submission(interaction, caller):
+            assert caller is not None and caller.facility is not None
+            await counters.refused(caller.facility, recorded)
+        reader = caller.facility if caller is not None else None
+        if reader and status < 400 and interaction.action in ("R", "E") and record.holders:
+            await counters.exchanged(reader, record.holders, recorded)
+    except Exception:  # noqa: BLE001 - a fault in counting must not fail the request
+        log.exception("could not count %s for the reports", interaction.subtype)
 
 
 def _submission(interaction: Interaction, caller: Caller | None) -> bool:

@@ -3,6 +3,7 @@ and transaction. https://hl7.org/fhir/R4/http.html#trules
 """
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from hub.fhir.profiling import check_profiles
 from hub.fhir.result import Context, Result
 from hub.store.resources import Refused, Stored, VersionConflict, Write, key, now
 
+log = logging.getLogger("ehrhub.writes")
 _BACKOFF = 0.005  # seconds; the first retry waits up to this, later ones longer
 # The order in which a transaction's entries are processed, by method.
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
@@ -219,7 +221,8 @@ async def _apply(ctx: Context, entries: list[Entry]) -> Plan:
 
 
 async def _count(ctx: Context, plan: Plan) -> None:
-    """Add a committed write to the reporting counters: what it created, changed, deleted."""
+    """Add a committed write to the reporting counters: what it created, changed, deleted.
+    The write stands whatever happens here: a fault in counting is logged, not answered."""
     if ctx.counters is None or not plan.writes:
         return
     written = [
@@ -227,7 +230,10 @@ async def _count(ctx: Context, plan: Plan) -> None:
         for i, w in plan.written.items()
         if (stored := plan.results[i].stored) is not None
     ]
-    await ctx.counters.accepted(plan.facility, written, now())
+    try:
+        await ctx.counters.accepted(plan.facility, written, now())
+    except Exception:  # noqa: BLE001 - the client must learn its write was stored
+        log.exception("could not count a committed write for the reports")
 
 
 async def commit(
