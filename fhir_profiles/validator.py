@@ -17,6 +17,7 @@ unified (national code systems not used), identified (the national person identi
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import fhirpathpy
@@ -423,7 +424,11 @@ class Validator:
 
     def rules(self) -> dict[str, tuple[str, str]]:
         """Return every rule of the pack (its profiles' and its identifier checks'), with the
-        severity and quality axis of the finding each gives."""
+        severity and quality axis of the finding each gives (listed once per validator)."""
+        return self._rules
+
+    @cached_property
+    def _rules(self) -> dict[str, tuple[str, str]]:
         found = {rule: kind for p in self.profiles.values() for rule, kind in p.rules().items()}
         for naming, code, identifying in self.checks.values():
             found[f"{naming}/{code}"] = ("error", "identified" if identifying else "correct")

@@ -19,7 +19,6 @@ import contextlib
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -33,11 +32,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench_ingest import database  # noqa: E402
+
 from hub.app import create_app  # noqa: E402
 from hub.auth.identities import new_identity  # noqa: E402
 from hub.auth.roles import Role  # noqa: E402
 from hub.settings import Settings  # noqa: E402
-from hub.store.embedded import EmbeddedMongo  # noqa: E402
 
 CCCD_SYSTEM = "http://fhir.hl7.org.vn/core/sid/cccd"
 LOINC = "http://loinc.org"
@@ -426,12 +426,8 @@ def main() -> None:
         args.persons, args.budget = 100, 10.0
     if args.persons < 2:
         parser.error("--persons needs at least 2: one with consent, one without")
-    with tempfile.TemporaryDirectory(prefix="bench-consent-") as folder:
-        mongo = EmbeddedMongo(Path(folder) / "db", log_file=Path(folder) / "mongo.log")
-        try:
-            asyncio.run(measure(mongo.start(), args))
-        finally:
-            mongo.stop()
+    with database(None) as uri:  # an embedded server on a temporary folder
+        asyncio.run(measure(uri, args))
 
 
 if __name__ == "__main__":

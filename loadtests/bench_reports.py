@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,13 +32,13 @@ for where in (REPO, REPO / "loadtests"):
         sys.path.insert(0, str(where))
 
 from bench_consent import client_as, hub  # noqa: E402
+from bench_ingest import database  # noqa: E402
 
 from fhir_profiles.pack import pack_of  # noqa: E402
 from hub.fhir.profiling import validator_for  # noqa: E402
 from hub.reporting.counters import DOT, day_key, facility_key  # noqa: E402
 from hub.reporting.registry import PROVINCE_SYSTEM, Facility, import_facilities  # noqa: E402
 from hub.settings import Settings  # noqa: E402
-from hub.store.embedded import EmbeddedMongo  # noqa: E402
 
 SIZES = (100_000, 1_000_000)
 # The target, for every report endpoint.
@@ -336,12 +335,8 @@ def main() -> None:
         args.facilities, args.days = 200, 30
     if args.facilities < 1 or args.days < 2:
         parser.error("--facilities needs at least 1 and --days at least 2")
-    with tempfile.TemporaryDirectory(prefix="bench-reports-") as folder:
-        mongo = EmbeddedMongo(Path(folder) / "db", log_file=Path(folder) / "mongo.log")
-        try:
-            asyncio.run(measure(mongo.start(), args))
-        finally:
-            mongo.stop()
+    with database(None) as uri:  # an embedded server on a temporary folder
+        asyncio.run(measure(uri, args))
 
 
 if __name__ == "__main__":

@@ -11,12 +11,11 @@ existed, counts as unchecked.
 
 from typing import Any
 
-from hub.reporting.counters import rule_of
+from hub.reporting.counters import FLAGS, rule_of
 from hub.store.resources import FINDING_KEY, ResourceStore
 from hub.store.scope import Scope
 
 Row = dict[str, Any]
-_FLAGS = ("valid", "complete", "coded", "identified")
 _WITH_FINDINGS: Row = {"_hub.del": {"$exists": False}, "_hub.q.findings.0": {"$exists": True}}
 
 
@@ -89,7 +88,7 @@ async def findings(
             {
                 "record": record.doc["_id"],
                 "version": record.version,
-                **{f: q.get(f) for f in _FLAGS},
+                **{f: q.get(f) for f in FLAGS},
                 "findings": [f for f in q["findings"] if rule is None or f["rule"] == rule],
             }
         )
