@@ -1,37 +1,55 @@
 """Read FHIR R4 Consent resources into provision trees the policy evaluates.
 
 https://hl7.org/fhir/R4/consent.html. Only what the engine understands is accepted: anything
-that could change a provision's meaning and is not understood (a Practitioner actor, a
-provision.code, a purpose from another system, ...) is an error naming its element path,
-never silently ignored, because ignoring a condition widens what a provision covers.
+that could change a provision's meaning and is not understood (a CareTeam actor, an author's
+role, a data reference by identifier, a modifier extension, ...) is an error naming its
+element path, never silently ignored, because ignoring a condition widens what a provision
+covers.
 """
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, TypeVar
 
+from consent.actors import Actors, read_actors
 from consent.model import (
     ACT_CODE_SYSTEM,
     CONSENT_ACTION_SYSTEM,
     CONSENT_SCOPE_SYSTEM,
     PATIENT_PRIVACY,
     PURPOSE_SYSTEM,
+    RELATIVE_REFERENCE,
     RESOURCE_TYPE_SYSTEM,
-    Label,
 )
-
-Effect = Literal["deny", "permit"]
+from consent.provision import Effect, Provision, Unenforceable
+from consent.records import read_codes, read_data, read_labels
 
 # Reading a record held elsewhere is access to it, its use, and its disclosure to the reader.
 _READING_ACTIONS = frozenset({"access", "use", "disclose"})
 # Consent.policyRule codes that give the base decision when the root provision has no type.
 _POLICY_RULES: dict[str, Effect] = {"OPTIN": "permit", "OPTOUT": "deny"}
-_UNSUPPORTED = ("dataPeriod", "data", "code")
+# The elements of an R4 Consent.provision ("_type" carries the extensions of `type`).
+_ELEMENTS = frozenset(
+    "id extension modifierExtension type _type period actor action securityLabel purpose "
+    "class code dataPeriod data provision".split()
+)
+# The elements by which a provision narrows what it covers (action only picks the activity).
+_CONDITIONS = tuple("actor purpose period class securityLabel code dataPeriod data".split())
+T = TypeVar("T")
+_NO_RELATED: Mapping[str, frozenset[str]] = MappingProxyType({})
 _DATETIME = re.compile(
     r"(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
     r"(?:T(?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})(?P<f>\.\d+)?(?P<tz>Z|[+-]\d{2}:\d{2}))?)?)?"
+)
+# Why an untyped root provision with conditions of its own is refused (docs/consent.md, Limits).
+_ROOT_TYPE_UNWRITTEN = (
+    "missing: R4 makes the root provision 'an exception to the base policy' without saying "
+    "which way, and reads it both ways (its example consent-example-basic as a permit, "
+    "consent-example-notThem as a deny, both under policyRule OPTIN); a root provision "
+    "with conditions of its own ({}) must state its type, permit or deny"
 )
 
 
@@ -46,46 +64,14 @@ class MalformedConsent(ValueError):
 
 
 @dataclass(frozen=True)
-class Provision:
-    """One provision: its effect where all its conditions hold, and its exceptions.
-
-    A condition left as None is absent and holds for every access and record. `start` and
-    `end` bound the instants the provision is in force, `end` exclusive.
-    """
-
-    path: str
-    effect: Effect
-    actors: frozenset[str] | None = None
-    purposes: frozenset[str] | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    classes: frozenset[str] | None = None
-    labels: frozenset[Label] | None = None
-    provisions: tuple["Provision", ...] = ()
-
-    def covers_access(self, facility: str, purpose: str, at: datetime) -> bool:
-        """Tell whether the access-side conditions (actor, purpose, period) hold."""
-        return (
-            (self.actors is None or facility in self.actors)
-            and (self.purposes is None or purpose in self.purposes)
-            and (self.start is None or self.start <= at)
-            and (self.end is None or at < self.end)
-        )
-
-    def covers_record(self, resource_type: str, labels: frozenset[Label]) -> bool:
-        """Tell whether the record-side conditions (class, securityLabel) hold."""
-        return (self.classes is None or resource_type in self.classes) and (
-            self.labels is None or not self.labels.isdisjoint(labels)
-        )
-
-
-@dataclass(frozen=True)
 class ParsedConsent:
-    """An active patient-privacy Consent: its name for reasons, when it took effect, its rules."""
+    """An active patient-privacy Consent: its name for reasons, when it took effect, its rules,
+    and the facility whose records it governs (None: all the person's records)."""
 
     name: str
     issued: datetime | None
     root: Provision | None
+    governs: str | None = None
 
 
 def fhir_instants(
@@ -127,22 +113,38 @@ def organization_references(consents: Iterable[Mapping[str, Any]]) -> frozenset[
 
     The hub resolves these to facility codes and passes them to `Policy.from_consents`.
     """
-    found: set[str] = set()
-
-    def walk(provision: object) -> None:
-        if not isinstance(provision, Mapping):
-            return
+    found = set()
+    for provision in _provisions(consents):
         for actor in _list(provision.get("actor")):
             ref = actor.get("reference") if isinstance(actor, Mapping) else None
             literal = ref.get("reference") if isinstance(ref, Mapping) else None
             if isinstance(literal, str) and literal.startswith("Organization/"):
                 found.add(literal)
-        for nested in _list(provision.get("provision")):
-            walk(nested)
-
-    for consent in consents:
-        walk(consent.get("provision"))
     return frozenset(found)
+
+
+def data_references(consents: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """Return the records these Consents name in provision.data with meaning `related`.
+
+    The hub looks each up and passes the references it makes (`Record.of(...).references`)
+    as `related` to `Policy.from_consents`; one it does not find makes the Consent unreadable.
+    """
+    found = set()
+    for provision in _provisions(consents):
+        for item in _list(provision.get("data")):
+            if not isinstance(item, Mapping) or item.get("meaning") != "related":
+                continue
+            ref = item.get("reference")
+            literal = ref.get("reference") if isinstance(ref, Mapping) else None
+            if isinstance(literal, str) and RELATIVE_REFERENCE.fullmatch(literal):
+                found.add(literal)
+    return frozenset(found)
+
+
+def consent_name(resource: Mapping[str, Any], index: int) -> str:
+    """Return how reasons and `governs` name a Consent: "Consent/<id>", else its position."""
+    rid = resource.get("id")
+    return f"Consent/{rid}" if isinstance(rid, str) and rid else f"consent #{index}"
 
 
 def parse_consent(
@@ -151,14 +153,16 @@ def parse_consent(
     facility_system: str,
     zone: tzinfo = UTC,
     index: int = 0,
+    *,
+    related: Mapping[str, frozenset[str]] = _NO_RELATED,
+    governs: str | None = None,
 ) -> ParsedConsent | None:
     """Read one Consent; None when it is not active or not a patient-privacy consent.
 
     Dates without a time (a period ending "2026-12-31") are days in `zone`.
     """
-    rid = resource.get("id")
-    name = f"Consent/{rid}" if isinstance(rid, str) and rid else f"consent #{index}"
-    reader = _Reader(name, organizations, facility_system, zone)
+    name = consent_name(resource, index)
+    reader = _Reader(name, organizations, facility_system, zone, related)
     if resource.get("resourceType") != "Consent":
         raise MalformedConsent("resourceType", "expected Consent", name)
     status = resource.get("status")
@@ -166,6 +170,7 @@ def parse_consent(
         raise MalformedConsent("Consent.status", "missing or not a code", name)
     if status != "active" or not reader.is_privacy_scope(resource.get("scope")):
         return None
+    reader.no_modifiers(resource, "Consent")
     issued = None
     if "dateTime" in resource:
         issued = fhir_instants(resource["dateTime"], "Consent.dateTime", name, zone)[0]
@@ -176,24 +181,45 @@ def parse_consent(
             raise MalformedConsent(
                 "Consent.provision", "missing, and no policyRule OPTIN or OPTOUT", name
             )
-        return ParsedConsent(name, issued, Provision("Consent.policyRule", base))
-    return ParsedConsent(name, issued, reader.provision(provision, "Consent.provision", base))
+        return ParsedConsent(name, issued, Provision("Consent.policyRule", base), governs)
+    if isinstance(provision, Mapping) and "type" not in provision:
+        own = [element for element in _CONDITIONS if element in provision]
+        if own:
+            raise reader.fail("Consent.provision.type", _ROOT_TYPE_UNWRITTEN.format(", ".join(own)))
+    root = reader.provision(provision, "Consent.provision", base)
+    return ParsedConsent(name, issued, root, governs)
 
 
 def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _provisions(consents: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """Yield every provision of these Consents, nested ones included."""
+    stack = [consent.get("provision") for consent in consents]
+    while stack:
+        provision = stack.pop()
+        if isinstance(provision, Mapping):
+            yield provision
+            stack.extend(_list(provision.get("provision")))
+
+
 class _Reader:
     """Reads the elements of one Consent, naming the consent in every error."""
 
     def __init__(
-        self, name: str, organizations: Mapping[str, str], facility_system: str, zone: tzinfo
+        self,
+        name: str,
+        organizations: Mapping[str, str],
+        facility_system: str,
+        zone: tzinfo,
+        related: Mapping[str, frozenset[str]],
     ):
         self.name = name
         self.organizations = organizations
         self.facility_system = facility_system
         self.zone = zone
+        self.related = related
 
     def fail(self, path: str, problem: str) -> MalformedConsent:
         return MalformedConsent(path, problem, self.name)
@@ -205,6 +231,13 @@ class _Reader:
             if not isinstance(item, Mapping):
                 raise self.fail(f"{path}[{i}]", "expected an object")
         return value
+
+    def no_modifiers(self, node: Mapping[str, Any], path: str) -> None:
+        """Refuse a modifier extension: it changes the element's meaning in a way not known."""
+        if "modifierExtension" in node:
+            raise self.fail(
+                f"{path}.modifierExtension", "changes the meaning in a way the engine cannot know"
+            )
 
     def codes(self, value: object, path: str, system: str) -> frozenset[str]:
         """Read an array of Codings, all from `system`."""
@@ -242,9 +275,10 @@ class _Reader:
         """Read a provision and its exceptions; None when it can never govern reading."""
         if not isinstance(node, Mapping):
             raise self.fail(path, "expected an object")
-        for element in _UNSUPPORTED:
-            if element in node:
-                raise self.fail(f"{path}.{element}", "not supported by the consent engine")
+        self.no_modifiers(node, path)
+        unknown = sorted(set(node) - _ELEMENTS)
+        if unknown:
+            raise self.fail(f"{path}.{unknown[0]}", "not an element of an R4 Consent.provision")
         effect = node.get("type", inherited)
         if effect not in ("deny", "permit"):
             if "type" in node:
@@ -255,20 +289,29 @@ class _Reader:
             raise self.fail(f"{path}.type", missing)
         if "action" in node and not self.reads(node["action"], f"{path}.action"):
             return None
-        start = end = None
+        start = end = data_start = data_end = None
         if "period" in node:
             start, end = self.period(node["period"], f"{path}.period")
+        if "dataPeriod" in node:
+            data_start, data_end = self.period(node["dataPeriod"], f"{path}.dataPeriod")
+        actors = Actors()
+        if "actor" in node:
+            actors = self.read(self.read_actors, node["actor"], f"{path}.actor")
+        data_keys, data_referenced = None, frozenset[str]()
+        if "data" in node:
+            data_keys, data_referenced = self.read(self.read_data, node["data"], f"{path}.data")
         nested = []
         if "provision" in node:
             for i, child in enumerate(self.items(node["provision"], f"{path}.provision")):
                 # A nested provision must say its own type: no inheritance below the root.
-                read = self.provision(child, f"{path}.provision[{i}]", None)
-                if read is not None:
-                    nested.append(read)
+                read_child = self.provision(child, f"{path}.provision[{i}]", None)
+                if read_child is not None:
+                    nested.append(read_child)
         return Provision(
             path=path,
             effect=effect,
-            actors=self.actors(node["actor"], f"{path}.actor") if "actor" in node else None,
+            actors=actors.facilities,
+            practitioners=actors.practitioners,
             purposes=self.codes(node["purpose"], f"{path}.purpose", PURPOSE_SYSTEM)
             if "purpose" in node
             else None,
@@ -277,9 +320,16 @@ class _Reader:
             classes=self.codes(node["class"], f"{path}.class", RESOURCE_TYPE_SYSTEM)
             if "class" in node
             else None,
-            labels=self.labels(node["securityLabel"], f"{path}.securityLabel")
+            labels=self.read(read_labels, node["securityLabel"], f"{path}.securityLabel")
             if "securityLabel" in node
             else None,
+            custodians=actors.custodians,
+            data_keys=data_keys,
+            data_referenced=data_referenced,
+            data_period="dataPeriod" in node,
+            data_start=data_start,
+            data_end=data_end,
+            codes=self.read(read_codes, node["code"], f"{path}.code") if "code" in node else None,
             provisions=tuple(nested),
         )
 
@@ -303,48 +353,18 @@ class _Reader:
             raise self.fail(path, "end is before start")
         return start, end
 
-    def labels(self, value: object, path: str) -> frozenset[Label]:
-        found = set()
-        for i, coding in enumerate(self.items(value, path)):
-            system, code = coding.get("system"), coding.get("code")
-            if not isinstance(system, str) or not system:
-                raise self.fail(f"{path}[{i}].system", "missing")
-            if not isinstance(code, str) or not code:
-                raise self.fail(f"{path}[{i}].code", "missing")
-            found.add((system, code))
-        return frozenset(found)
+    def read_actors(self, items: list[Mapping[str, Any]]) -> Actors:
+        return read_actors(items, self.organizations, self.facility_system)
 
-    def actors(self, value: object, path: str) -> frozenset[str]:
-        """Read the facility codes of the actors: Organizations, literal or by facility code."""
-        found = set()
-        for i, actor in enumerate(self.items(value, path)):
-            ref = actor.get("reference")
-            where = f"{path}[{i}].reference"
-            if not isinstance(ref, Mapping):
-                raise self.fail(where, "missing")
-            found.add(self.facility(ref, where))
-        return frozenset(found)
+    def read_data(self, items: list[Mapping[str, Any]]) -> tuple[frozenset[str], frozenset[str]]:
+        return read_data(items, self.related)
 
-    def facility(self, ref: Mapping[str, Any], path: str) -> str:
-        if ref.get("type", "Organization") != "Organization":
-            raise self.fail(f"{path}.type", "only Organization actors are supported")
-        literal = ref.get("reference")
-        if literal is not None:
-            if not isinstance(literal, str) or not literal.startswith("Organization/"):
-                problem = f"{literal!r}: only Organization actors are supported"
-                if isinstance(literal, str) and "/Organization/" in literal:
-                    problem = f"{literal!r}: expected a relative reference Organization/<id>"
-                raise self.fail(f"{path}.reference", problem)
-            code = self.organizations.get(literal)
-            if code is None:
-                raise self.fail(f"{path}.reference", f"{literal} is not a known facility")
-            return code
-        identifier = ref.get("identifier")
-        if not isinstance(identifier, Mapping):
-            raise self.fail(path, "expected a reference or an identifier")
-        if identifier.get("system") != self.facility_system:
-            raise self.fail(f"{path}.identifier.system", f"expected {self.facility_system}")
-        value = identifier.get("value")
-        if not isinstance(value, str) or not value:
-            raise self.fail(f"{path}.identifier.value", "missing")
-        return value
+    def read(self, reader: Callable[[list[Mapping[str, Any]]], T], value: object, path: str) -> T:
+        """Read a non-empty array of objects with `reader`, naming the element it refuses."""
+        items = self.items(value, path)
+        for i, item in enumerate(items):
+            self.no_modifiers(item, f"{path}[{i}]")
+        try:
+            return reader(items)
+        except Unenforceable as error:
+            raise self.fail(f"{path}{error.where}", error.problem) from None

@@ -11,6 +11,8 @@ from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
 
 from fhir_profiles.pack import pack_of
+from hub.access.persons import Recent
+from hub.access.view import AccessControl, scope_of
 from hub.audit.middleware import AuditMiddleware
 from hub.audit.trail import AuditTrail
 from hub.auth.admin import router as admin_router
@@ -18,7 +20,7 @@ from hub.auth.deps import require_role
 from hub.auth.roles import Role
 from hub.auth.routes import router as auth_router
 from hub.auth.service import Authority
-from hub.auth.visibility import Recent, scope_of
+from hub.core.clock import Clock
 from hub.fhir.http import error_response, json_response
 from hub.fhir.outcome import (
     BadRequest,
@@ -62,11 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await mongo.require_transactions()
         await mongo.ensure_indexes()
         app.state.mongo = mongo
-        app.state.store = ResourceStore(mongo, search_keys)
+        app.state.store = ResourceStore(mongo, search_keys, app.state.clock)
         app.state.auth = await Authority.start(mongo.db, settings)
         app.state.audit = AuditTrail(mongo.audit)
         app.state.counters = Counters(
-            mongo, settings.zone, settings.national_id_system, settings.reports_cache_seconds
+            mongo, app.state.clock, settings.national_id_system, settings.reports_cache_seconds
+        )
+        app.state.access = AccessControl(
+            app.state.store, settings, app.state.clock, app.state.recent
         )
         app.state.registry = Registry(app.state.store, settings.facility_system)
         await search_layout.bring_up_to_date(app.state.store)
@@ -82,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.settings = settings
+    # The one clock of every "now" and "today" (tests set it to cross a day on purpose).
+    app.state.clock = Clock(settings.zone)
     # Read at once: a roadmap file that cannot be read stops the hub before it serves.
     app.state.pack = pack_of(settings.country)
     app.state.milestones = milestones(app.state.pack, settings.roadmap_file)

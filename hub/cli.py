@@ -22,6 +22,8 @@ from hub.auth import cli as admin_cli
 from hub.settings import Settings
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from hub.auth.demo import DemoCredential
     from hub.store.embedded import EmbeddedMongo
 
@@ -288,9 +290,10 @@ def serve(
 
 
 def start_embedded(settings: Settings) -> "EmbeddedMongo":
-    """Start the embedded database under the data folder and say where it runs."""
+    """Start the embedded database under the data folder and say where it runs, and who may
+    reach it."""
     # Imported here, as hub.app is below, to keep `ehrhub --help` fast.
-    from hub.store.embedded import EmbeddedDatabaseError, EmbeddedMongo, publish_address
+    from hub.store.embedded import EmbeddedDatabaseError, EmbeddedMongo, publish_address, redacted
 
     embedded = EmbeddedMongo.in_hub_folder(settings.data_dir, settings.embedded_start_timeout)
     try:
@@ -300,8 +303,11 @@ def start_embedded(settings: Settings) -> "EmbeddedMongo":
     # `ehrhub admin` finds the running database here rather than starting a second one.
     publish_address(settings.data_dir, uri, embedded.pid or 0)
     print(
-        f"embedded database pid={embedded.pid} uri={uri} "
-        f"data={embedded.data_dir} log={embedded.log_file}",
+        f"embedded database pid={embedded.pid} uri={redacted(uri)} "
+        f"data={embedded.data_dir} log={embedded.log_file}\n"
+        f"  it answers only the hub: its password is in {embedded.credentials_file} (mode 0600, "
+        "this user only). For production, set EHRHUB_MONGODB_URI to a MongoDB replica set with "
+        "authentication",
         flush=True,
     )
     return embedded
@@ -315,24 +321,33 @@ def _withdraw_address(settings: Settings) -> None:
 
 def run_hub(settings: Settings, access_log: bool = True) -> None:
     """Serve the hub's app with uvicorn until it is told to stop."""
-    import uvicorn
-
     from hub.app import create_app
 
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        access_log=access_log,
-    )
-    server = uvicorn.Server(config)
+    server = hub_server(create_app(settings), settings, access_log)
     try:
         server.run()
     except SystemExit as error:
         raise CliError("the hub did not start; see the log above") from error
     if not server.started:
         raise CliError("the hub did not start; see the log above")
+
+
+def hub_server(app: Any, settings: Settings, access_log: bool = True) -> "uvicorn.Server":
+    """Return the uvicorn server of the hub's app, as `ehrhub serve` runs it."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=access_log,
+        # X-Forwarded-For and -Proto are believed from the listed proxies only (uvicorn would
+        # believe them from 127.0.0.1): any other caller would write the audit trail's address.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
+    )
+    return uvicorn.Server(config)
 
 
 def load(args: argparse.Namespace) -> int:

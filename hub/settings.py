@@ -1,13 +1,17 @@
 """Settings of the hub, read from EHRHUB_* environment variables and matching flags."""
 
+import ipaddress
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import PositiveInt, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import PositiveInt, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fhir_profiles.pack import pack_of
+
+# The token keys' file in the data folder, unless EHRHUB_TOKEN_KEY_FILE names another.
+TOKEN_KEY_FILE = "token-keys.json"
 
 
 class Settings(BaseSettings):
@@ -37,7 +41,13 @@ class Settings(BaseSettings):
     write_retries: int = 20
     # Deeper JSON is refused: resources nest far less, and MongoDB refuses more than 100 levels.
     max_json_depth: int = 64
+    # The FHIR base as clients see it. Without it, links and the private_key_jwt audience name
+    # the address the hub listens on (host and port), never the request's Host header.
     public_base_url: str | None = None
+    # Addresses (or networks) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed, comma-separated. None by default: a caller cannot write
+    # another address into the audit trail.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     # Patient records carrying the same identifier of this system are one person. By default
     # the country pack's national ID (its NamingSystem typed NI): Vietnam's 12-digit citizen
     # ID as the community VN Core guide names it, Indonesia's NIK.
@@ -69,6 +79,10 @@ class Settings(BaseSettings):
     # `iss` and `aud` of the hub's tokens: every hub process on one database must agree.
     token_issuer: str = "ehrhub"
     token_audience: str = "ehrhub"
+    # The keys that sign and verify the hub's tokens: a file only the hub's user may read
+    # (mode 0600), created on first start, shared by every hub process of a deployment. None:
+    # token-keys.json in data_dir.
+    token_key_file: Path | None = None
     # The longest a SMART client assertion (private_key_jwt) may live, from now to its `exp`.
     max_assertion_lifetime_seconds: PositiveInt = 300
     # The country's offset from UTC: dates without a time in a Consent (a period ending
@@ -97,6 +111,34 @@ class Settings(BaseSettings):
         """Take the national ID system from the country pack unless one is set."""
         if not self.national_id_system:
             self.national_id_system = pack_of(self.country).national_id_system or ""
+        return self
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """Read a comma-separated list of addresses from the environment."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        """Refuse an entry that is not an IP address or network."""
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _token_keys_in_the_data_dir(self) -> "Settings":
+        """Keep the token keys in the data folder unless a file is named."""
+        if self.token_key_file is None:
+            self.token_key_file = self.data_dir / TOKEN_KEY_FILE
         return self
 
     @property

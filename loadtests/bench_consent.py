@@ -4,7 +4,8 @@ Run from the repository root: python loadtests/bench_consent.py [--persons 500] 
 It starts an embedded database and the hub's app in this process (authentication on), and
 loads, through each facility's own system client, persons held at two facilities: at A a
 Patient and ten records, at B a Patient with the same citizen ID (CCCD) and three records.
-Half the persons have a permit Consent written by A. Then it times the same mix of searches,
+Half the persons have a permit Consent written by A (it governs A's records, which is what
+a clinician at B asks for; docs/consent.md). Then it times the same mix of searches,
 each about a random person, with several requests in flight, as:
 1. facility B's system (its facility's records; no consent is evaluated): the baseline;
 2. a clinician at B, about persons without consent: the same answers, but consent is evaluated;

@@ -19,8 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from datetime import time as clock
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from bench_consent import client_as, hub  # noqa: E402
 from bench_ingest import database  # noqa: E402
 
 from fhir_profiles.pack import pack_of  # noqa: E402
+from hub.core.clock import Clock  # noqa: E402
 from hub.fhir.profiling import validator_for  # noqa: E402
 from hub.reporting.counters import DOT, day_key, facility_key  # noqa: E402
 from hub.reporting.registry import PROVINCE_SYSTEM, Facility, import_facilities  # noqa: E402
@@ -49,8 +49,8 @@ INSERT_BATCH = 10_000
 # Rules each facility breaks, from the pack's catalogue.
 RULES_PER_FACILITY = 4
 BASE_URL = "http://bench"
-# The country's time zone, in which counter days are kept.
-ZONE = Settings().zone
+# The country's clock: its local days are the counters' days, and "today" is its today.
+CLOCK = Clock(Settings().zone)
 LEVELS = ("central", "provincial", "provincial", "regional", "commune", "commune", "commune")
 TYPES = ("hospital", "health-centre", "polyclinic", "clinic", "health-station", "maternity-home")
 # Each record type's share of what a facility sends; Observations take what is left.
@@ -178,8 +178,8 @@ def counters(
             "_id": facility_key(facility.code),
             "kind": "facility",
             "facility": facility.code,
-            "first": datetime.combine(days[0], clock(8), ZONE),
-            "last": datetime.combine(days[-1], clock(8), ZONE),
+            "first": CLOCK.start_of(days[0]) + timedelta(hours=8),
+            "last": CLOCK.start_of(days[-1]) + timedelta(hours=8),
         } | total
     for name, n in people.items():
         yield {"_id": f"n|{name}", "kind": "people", "day": name, "people": n}
@@ -280,7 +280,7 @@ async def measure(uri: str, args: argparse.Namespace) -> None:
     """Import the registry, write the counters of each size, time the reports, print."""
     rng = random.Random(args.seed)
     registry = facilities(args.facilities, rng)
-    today = datetime.now(ZONE).date()
+    today = CLOCK.today()
     days = [today - timedelta(days=n) for n in range(args.days - 1, -1, -1)]
     past = today - timedelta(days=min(PAST_DAYS, args.days // 2))
     rules = sorted(validator_for("vn").rules())
@@ -290,7 +290,7 @@ async def measure(uri: str, args: argparse.Namespace) -> None:
         client_as(app, "ministry", timeout=600, name="bench ministry") as client,
     ):
         started = time.perf_counter()
-        when = datetime.combine(days[0], clock(7), ZONE)
+        when = CLOCK.start_of(days[0]) + timedelta(hours=7)
         report = await import_facilities(app.state.store, registry, when)
         took = time.perf_counter() - started
         progress(f"registry: {report.summary()} in {took:.1f} s")

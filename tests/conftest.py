@@ -9,15 +9,28 @@ from typing import Any
 import httpx
 import pytest
 from pymongo.errors import ConnectionFailure
-from support import SUITE_FACILITY, FacilityClients, TokenAuth, hub_client, token_auth
+from support import (
+    BASE_URL,
+    SUITE_FACILITY,
+    FacilityClients,
+    TokenAuth,
+    hub_client,
+    token_auth,
+)
 
 from hub.app import create_app
-from hub.settings import Settings
+from hub.settings import TOKEN_KEY_FILE, Settings
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add `--seed N`: the seed of the generated worlds (the access model's, fixed otherwise)."""
+    parser.addoption("--seed", type=int, default=None, help="seed of generated test worlds")
 
 
 @pytest.fixture(scope="session")
 def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start the embedded MongoDB-wire server for the session, or use EHRHUB_TEST_MONGODB_URI."""
+    """Start the embedded MongoDB-wire server for the session (requiring the hub's credentials,
+    which the URI carries), or use EHRHUB_TEST_MONGODB_URI."""
     given = os.environ.get("EHRHUB_TEST_MONGODB_URI")
     if given:
         yield given
@@ -32,9 +45,26 @@ def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(mongodb_uri: str) -> Settings:
-    """Return settings pointing at a database of this session's own."""
-    return Settings(mongodb_uri=mongodb_uri, database=f"test_{uuid.uuid4().hex[:12]}")
+def settings(mongodb_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Return settings pointing at a database of this session's own, with the token key file
+    in a temporary folder (never the repository's) and the FHIR base the tests' clients use."""
+    data_dir = tmp_path_factory.mktemp("hub")
+    # Every hub the session builds in process, also from a Settings() of its own, belongs to
+    # one deployment: it signs and verifies tokens with this one key file.
+    previous = os.environ.get("EHRHUB_TOKEN_KEY_FILE")
+    os.environ["EHRHUB_TOKEN_KEY_FILE"] = str(data_dir / TOKEN_KEY_FILE)
+    try:
+        yield Settings(
+            mongodb_uri=mongodb_uri,
+            database=f"test_{uuid.uuid4().hex[:12]}",
+            data_dir=data_dir,
+            public_base_url=f"{BASE_URL}/fhir",
+        )
+    finally:
+        if previous is None:
+            os.environ.pop("EHRHUB_TOKEN_KEY_FILE", None)
+        else:
+            os.environ["EHRHUB_TOKEN_KEY_FILE"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -34,9 +34,19 @@ def run_ehrhub(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# Kept from the test session's environment: its token key file (tests/conftest.py), so that a
+# hub started here signs with the session's keys and never writes a key into the checkout.
+KEPT = ("EHRHUB_TOKEN_KEY_FILE",)
+
+
 def clean_env(**settings: str) -> dict[str, str]:
-    """Return this environment without the caller's EHRHUB_* settings, plus the given ones."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("EHRHUB_")}
+    """Return this environment without the caller's EHRHUB_* settings (but the session's key
+    file), plus the given ones."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("EHRHUB_") or name in KEPT
+    }
     return env | {f"EHRHUB_{name.upper()}": value for name, value in settings.items()}
 
 

@@ -10,11 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 from live import bearer_of, create_client, run_ehrhub, start_hub, stop_hub, wait_for_output
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure
 from support import wait_gone
 
 from adapters.simulate.sample import sample_bundles
 from hub import __version__
-from hub.store.embedded import free_port
+from hub.store.embedded import free_port, with_credentials
 
 
 @pytest.fixture
@@ -33,6 +35,13 @@ def test_serve_runs_the_embedded_database_and_stops_it_on_sigterm(
     )
     try:
         database_pid = int(wait_for_output(hub, hub_log, r"embedded database pid=(\d+)")[1])
+        database = wait_for_output(hub, hub_log, r"uri=(mongodb://ehrhub:\*\*\*@[^ ]+) ")
+        credentials = tmp_path / "data" / "db" / "hub-credentials.json"
+        assert f"its password is in {credentials} (mode 0600" in hub_log.read_text()
+        assert json.loads(credentials.read_text())["password"] not in hub_log.read_text()
+        with MongoClient(with_credentials(database[1], None), serverSelectionTimeoutMS=5000) as c:
+            with pytest.raises(OperationFailure, match="requires authentication"):
+                c.hub.resources.find_one()
         loaded = wait_for_output(hub, hub_log, r"sample data: (\d+) resources created.*")
         assert int(loaded[1]) > 0
         assert httpx.get(f"{base}/readyz").status_code == 200
@@ -60,7 +69,10 @@ def test_load_posts_each_file_and_reports_its_status(
 ) -> None:
     port = free_port()
     database = f"test_cli_{uuid.uuid4().hex[:12]}"
-    hub = start_hub(hub_log, "--port", str(port), "--mongodb-uri", mongodb_uri, database=database)
+    hub = start_hub(
+        hub_log, "--port", str(port), "--mongodb-uri", mongodb_uri, "--data-dir",
+        str(tmp_path / "data"), database=database,
+    )  # fmt: skip
     bundle = tmp_path / "bundle.json"
     bundle.write_text(json.dumps(sample_bundles(n_patients=1, seed=int(time.time()))[0]))
     not_a_bundle = tmp_path / "patient.json"

@@ -3,11 +3,12 @@
 Once the hub is ready: the facilities are registered (their Organizations, as the ministry's
 registry would), each writes its export (XML130, HL7 v2 or CSV) under the demo folder, and
 each export goes to the hub through `ehrhub sync`, run as its own process as a hospital would
-run it, a few at a time. Then the facilities write their patients' privacy Consents
-(`adapters.simulate.consents`), and the demo clinician's view of two people shows what the
-Consents let them see. Every `live_seconds`, a few facilities send the day's new visits, so
-the hub keeps receiving data. Running the demo again on the same data sends the same records,
-which the hub matches instead of duplicating.
+run it, a few at a time. Then the people who consent write their privacy Consents through
+logins of their own, which the demo's admin makes them (`adapters.simulate.consents`), and
+the demo clinician's view of two people shows what the Consents let them see. Every
+`live_seconds`, a few facilities send the day's new visits, so the hub keeps receiving data.
+Running the demo again on the same data sends the same records, which the hub matches instead
+of duplicating.
 """
 
 import csv
@@ -29,7 +30,14 @@ from typing import Any
 import httpx
 
 from adapters.base import CCCD_SYSTEM, FACILITY_SYSTEM, TZ_VN, identifier_query
-from adapters.simulate.consents import SHARE, Choice, Written, choices, write_consents
+from adapters.simulate.consents import (
+    PEOPLE_AT_ONCE,
+    SHARE,
+    Choice,
+    Written,
+    choices,
+    write_consents,
+)
 from adapters.simulate.csv_export import write_csv
 from adapters.simulate.facilities import CSV, HL7V2, SimFacility, facilities
 from adapters.simulate.hl7v2_export import write_hl7v2
@@ -269,9 +277,9 @@ def count(client: httpx.Client, resource_type: str, headers: Mapping[str, str]) 
 
 
 def holdings(client: httpx.Client, callers: Mapping[str, Credentials]) -> dict[str, int]:
-    """Return how many resources of each summary type the hub holds: the sum of what each
-    facility's client counts of its own (the demo's facilities write everything the demo
-    sends), or, without clients, what a call without a token counts."""
+    """Return how many resources of each summary type the facilities hold: the sum of what
+    each facility's client counts of its own (the facilities write every record the demo sends
+    but the people's own Consents), or, without clients, what a call without a token counts."""
     views = [c.header for c in callers.values()] or [dict]
     return {t: sum(count(client, t, view()) for view in views) for t in SUMMARY_TYPES}
 
@@ -374,15 +382,46 @@ def show_person(
     )
 
 
-def say_consents(chosen: Sequence[Choice], written: Written) -> None:
-    """Say how many Consents the facilities wrote for their patients, and of which kinds."""
-    shares = sum(c.kind == SHARE for c in chosen)
-    missing = f"; {written.missing} not written (no such Patient)" if written.missing else ""
+def people_consents(
+    client: httpx.Client, base: str, fhir_base: str, folder: Path, chosen: Sequence[Choice]
+) -> Written | None:
+    """Have the people who consent write their Consents through logins of their own, which
+    the demo's admin makes them; None without an admin login to make them."""
+    found = saved_caller(client, fhir_base, folder, "admin")
+    if found is None:
+        return None
+    people = len({c.cccd for c in chosen})
     say(
-        f"consents: {written.created} written, {written.held} already held "
-        f"({shares} let every facility see their records for treatment, "
+        f"{people} people write their {len(chosen)} consents through logins of their own "
+        f"(role patient, made with the demo's admin login), {PEOPLE_AT_ONCE} at a time"
+    )
+
+    def progress(done: int, people: int, written: Written) -> None:
+        say(
+            f"[{done:>{len(str(people))}}/{people}] people: {written.created} consents written, "
+            f"{written.held} already held, in {written.seconds:.1f}s"
+        )
+
+    return write_consents(client, base, found[1], chosen, progress)
+
+
+def say_consents(chosen: Sequence[Choice], written: Written | None) -> None:
+    """Say how many Consents the people wrote themselves, and of which kinds."""
+    if written is None:
+        say("consents: none written (no admin login in credentials.json to make the people's)")
+        return
+    shares = sum(c.kind == SHARE for c in chosen)
+    missing = (
+        f"; {written.missing} not written (the person's login finds no Patient record)"
+        if written.missing
+        else ""
+    )
+    say(
+        f"consents: {written.created} written by the people themselves, {written.held} "
+        f"already held ({shares} let every facility see their records for treatment, "
         f"{len(chosen) - shares} refuse their PSY and HIV records to other facilities, "
-        f"even in emergencies){missing}"
+        f"even in emergencies; {written.people} people, each through their own login, "
+        f"in {written.seconds:.1f}s){missing}"
     )
 
 
@@ -458,21 +497,28 @@ def run_demo(base: str, options: DemoOptions, stopping: threading.Event) -> None
         register(client, found, callers)
         results, made = backfill(fhir_base, options, found)
         failed = [r for r in results if r.status != 0]
+        synced = time.monotonic() - started
         chosen = choices(made, options.seed)
-        written = write_consents(client, chosen, lambda code: headers_of(callers, code))
+        written = people_consents(client, base, fhir_base, options.folder, chosen)
         totals = ", ".join(f"{t} {n}" for t, n in holdings(client, callers).items())
+        # Consents a person wrote are held by no facility: the facilities' counts leave them out.
+        theirs = (
+            f"; and {written.created + written.held} Consents the people wrote themselves"
+            if written is not None
+            else ""
+        )
         say(
             f"done: {len(found)} facilities, {sum(r.records for r in results)} records synced "
-            f"in {time.monotonic() - started:.0f}s; {len(failed)} facilities with problems"
+            f"in {synced:.0f}s; {len(failed)} facilities with problems"
         )
-        say(f"the hub holds: {totals}")
+        say(f"the hub holds: {totals} (as the facilities count their own records){theirs}")
         for r in failed:
             outbox = options.folder / "outbox" / f"{r.facility.code}.sqlite"
             say(f"  {r.facility.code}: {r.summary} (ehrhub sync rejected --outbox {outbox})")
         say_consents(chosen, written)
         say_quality(client, base, fhir_base, options.folder)
         clinician = demo_clinician(client, fhir_base, options.folder)
-        show_linked(client, fhir_base, made, chosen, clinician)
+        show_linked(client, fhir_base, made, chosen if written is not None else [], clinician)
     if options.live_seconds <= 0:
         return
     say(f"every {options.live_seconds:g}s, {options.live_facilities} facilities send new visits")

@@ -4,7 +4,6 @@
 """
 
 import logging
-from datetime import UTC, datetime
 
 from fastapi import Request as HttpRequest
 
@@ -22,7 +21,7 @@ async def record_declaration(
     """Store the AuditEvent of a declaration (or, without one, of a refused declaration);
     answer 503 when the trail cannot be written, so that no emergency access goes unrecorded."""
     app = http.app
-    recorded = datetime.now(UTC)
+    recorded = app.state.clock.now()
     request = Request(
         http.method,
         http.url.path,

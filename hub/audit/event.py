@@ -184,7 +184,7 @@ def declaration_event(
         }
     ]
     if declaration.patient:
-        event["entity"].append(_patient(declaration.patient))
+        event["entity"].append(patient_entity(declaration.patient))
     return event
 
 
@@ -231,7 +231,7 @@ def _entities(record: Record, request: Request) -> list[dict[str, Any]]:
             }
         )
     for reference in record.patients[: record.max_listed]:
-        entities.append(_patient(reference))
+        entities.append(patient_entity(reference))
     patients_left = max(0, len(record.patients) - record.max_listed) + record.patients_left_out
     if record.resources_left_out or patients_left:
         entities.append(
@@ -253,7 +253,8 @@ def _entities(record: Record, request: Request) -> list[dict[str, Any]]:
     return entities
 
 
-def _patient(reference: str) -> dict[str, Any]:
+def patient_entity(reference: str) -> dict[str, Any]:
+    """Return the entity naming a Patient whose record an event concerns."""
     return {
         "what": {"reference": reference},
         "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},

@@ -21,13 +21,16 @@ READ = Interaction("read", "R")
 SEARCH = Interaction("search-type", "E")
 TRANSACTION = Interaction("transaction", "E")
 BATCH = Interaction("batch", "E")
+EVERYTHING = Interaction("operation", "E", "$everything")
 
 # By endpoint name of the routes in hub/fhir/router.py.
 BY_ROUTE: dict[str, Interaction] = {
     "bundle": TRANSACTION,  # or BATCH, as the router notes once it has read the Bundle's type
     "search_system": Interaction("search-system", "E"),
     "search_post": SEARCH,
-    "patient_everything": Interaction("operation", "E", "$everything"),
+    "patient_everything": EVERYTHING,
+    # A patient's own record, every Patient of theirs (GET /fhir/Patient/$everything).
+    "own_everything": EVERYTHING,
     "validate_system": Interaction("operation", "E", "$validate"),
     "validate_type": Interaction("operation", "E", "$validate"),
     "type_history": Interaction("history-type", "R"),

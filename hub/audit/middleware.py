@@ -6,7 +6,7 @@ written, the client gets 503 instead of an unaudited answer.
 """
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pymongo.errors import PyMongoError
@@ -88,7 +88,7 @@ class AuditMiddleware:
         target = _target(scope.get("path_params") or {})
         if target is not None and 400 <= status:
             record.resource(target)  # what was asked for: a 404 may hide a record
-        recorded = datetime.now(UTC)
+        recorded: datetime = app.state.clock.now()  # the hub's one clock (hub/core/clock.py)
         event_id = event_key(recorded)
         route = scope.get("route")
         interaction = interaction_of(
@@ -122,7 +122,9 @@ class AuditMiddleware:
         btg = ACCESS if caller is not None and caller.break_glass else None
         try:
             # Positional: stand-ins for the trail in tests take *args.
-            await app.state.audit.append(event, agent, record.patients, token, btg)
+            await app.state.audit.append(
+                event, agent, record.patients, token, btg, record.compartments
+            )
         except PyMongoError as error:
             log.error("audit trail not written for %s %s: %s", request.method, request.path, error)
             return False

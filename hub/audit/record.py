@@ -22,7 +22,13 @@ class Record:
     # small (EHRHUB_AUDIT_MAX_LISTED, EHRHUB_AUDIT_MAX_INDEXED_PATIENTS).
     max_listed: int = 50
     max_indexed: int = 1000
+    # The Patients whose compartment each listed resource belongs to: what a patient reading
+    # the event may see of it (hub/audit/view.py).
+    compartments: dict[str, list[str]] = field(default_factory=dict)
     _seen: set[str] = field(default_factory=set)
+    # The compartment Patients of each entry of a Bundle written, until the response says
+    # which resource each entry became.
+    _entries: list[list[str]] = field(default_factory=list)
     # The records returned, by the facility holding them (`_hub.fac`): for the counters of
     # records exchanged between facilities (hub/reporting/counters.py).
     holders: Counter[str] = field(default_factory=Counter)
@@ -32,17 +38,22 @@ class Record:
         if facility:
             self.holders[facility] += 1
 
-    def resource(self, reference: str) -> None:
-        """Note one resource returned or written."""
-        if reference in self._seen:
-            return
-        self._seen.add(reference)
-        if reference.startswith("Patient/"):
-            self.patient(reference)
-        if len(self.resources) < self.max_listed:
-            self.resources.append(reference)
-        else:
-            self.resources_left_out += 1
+    def resource(self, reference: str, patients: list[str] | None = None) -> None:
+        """Note one resource returned or written, and the Patients whose compartment it
+        belongs to (a Patient is in its own)."""
+        own = [reference] if reference.startswith("Patient/") else []
+        owners = list(dict.fromkeys(own + (patients or [])))  # in order, once each
+        if reference not in self._seen:
+            self._seen.add(reference)
+            if len(self.resources) < self.max_listed:
+                self.resources.append(reference)
+            else:
+                self.resources_left_out += 1
+        if reference in self.resources:
+            listed = self.compartments.setdefault(reference, [])
+            listed += [p for p in owners if p not in listed]
+        for patient in owners:
+            self.patient(patient)
 
     def patient(self, reference: str) -> None:
         """Note one Patient whose record the request touched."""
@@ -60,9 +71,11 @@ class Record:
         rtype, rid = resource.get("resourceType"), resource.get("id")
         if not isinstance(rtype, str) or rtype == "OperationOutcome":
             return
+        patients = compartment_patients(resource)
         if isinstance(rid, str):
-            self.resource(f"{rtype}/{rid}")
-        for patient in compartment_patients(resource):
+            self.resource(f"{rtype}/{rid}", patients)
+            return
+        for patient in patients:
             self.patient(patient)
 
     def result(self, body: Any, stored: Any) -> None:
@@ -73,14 +86,20 @@ class Record:
                 self.held(stored.facility)
                 self.resource_json(stored.resource)
         if isinstance(body, dict) and body.get("resourceType") == "Bundle":
-            for entry in body.get("entry") or []:
+            for index, entry in enumerate(body.get("entry") or []):
                 if not isinstance(entry, dict):
                     continue
-                if "resource" in entry:
-                    self.resource_json(entry["resource"])
+                resource = entry.get("resource")
+                if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
+                    # A batch or transaction GET's search or history: what it returned.
+                    self.result(resource, None)
+                elif resource is not None:
+                    self.resource_json(resource)
                 location = (entry.get("response") or {}).get("location")
                 if isinstance(location, str) and location.count("/") >= 1:
-                    self.resource("/".join(location.split("/")[:2]))
+                    # A response's entries answer the written Bundle's, in order.
+                    written = self._entries[index] if index < len(self._entries) else []
+                    self.resource("/".join(location.split("/")[:2]), written)
         elif isinstance(body, dict) and stored is None:
             self.resource_json(body)
 
@@ -88,11 +107,15 @@ class Record:
         """Note the patients of a processed Bundle's resources (their references resolved)."""
         if not isinstance(bundle, dict) or not isinstance(bundle.get("entry"), list):
             return
+        self._entries = []
         for entry in bundle["entry"]:
             resource = entry.get("resource") if isinstance(entry, dict) else None
+            patients: list[str] = []
             if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
-                for patient in compartment_patients(resource):
-                    self.patient(patient)
+                patients = compartment_patients(resource)
+            self._entries.append(patients)
+            for patient in patients:
+                self.patient(patient)
 
 
 def compartment_patients(resource: dict[str, Any]) -> list[str]:

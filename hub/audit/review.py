@@ -6,7 +6,7 @@ audited: the audit middleware covers /audit as it covers /fhir.
 """
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -50,7 +50,7 @@ async def break_glass_report(
             f"The break-the-glass report is read by auditors, not by a {caller.role} client"
         )
     require_scope(caller, "s", "AuditEvent")
-    now = datetime.now(UTC)
+    now = request.app.state.clock.now()
     low = period(since, "since", "2026-11-01")[0] if since else now - timedelta(days=DEFAULT_DAYS)
     high = period(until, "until", "2026-11-30")[1] if until else now
     if low >= high:

@@ -1,9 +1,10 @@
 """Search and read the audit trail: `GET /fhir/AuditEvent?patient=&agent=&date=`.
 https://hl7.org/fhir/R4/auditevent.html#search
 
-Served from the `audit` collection, newest first. An auditor sees every event; a patient only
-the events naming one of their own Patient records; any other caller with a token nothing
-(403). Without a token, while tokens are optional, everything, as on the rest of the API.
+Served from the `audit` collection, newest first. An auditor sees every event whole; a patient
+only the events naming one of their own Patient records, each cut down to their own records
+(hub/audit/view.py); any other caller with a token nothing (403). Without a token, while
+tokens are optional, everything, as on the rest of the API.
 """
 
 from datetime import datetime, timedelta
@@ -12,13 +13,14 @@ from urllib.parse import urlencode
 
 from hub.audit.event import BTG_LABEL
 from hub.audit.trail import ACCESS, DECLARATION, AuditTrail
+from hub.audit.view import event_for
 from hub.auth.deps import require_scope
 from hub.auth.roles import Role
 from hub.fhir.bundle import new_bundle
 from hub.fhir.outcome import BadRequest, Forbidden, NotFound
 from hub.fhir.params import page_size
 from hub.fhir.result import Context, Result
-from hub.search.extract import TOKEN
+from hub.identity.person import national_id_key
 from hub.search.values import BadValue, date_range, parse_stamp
 from hub.store.scope import UNRESTRICTED
 
@@ -52,8 +54,12 @@ async def visible_patients(ctx: Context, letter: str) -> list[str] | None:
 
 
 async def _patients_with_id(ctx: Context, system: str, value: str) -> list[str]:
-    """Return the Patient references carrying one identifier, in any facility."""
-    query = {"_hub.sv": f"Patient.identifier{TOKEN}{value}|{system}", "resourceType": "Patient"}
+    """Return the Patient references carrying one identifier, in any facility: a national ID's
+    person as the one person resolver says (hub/access/persons.py)."""
+    if system == ctx.settings.national_id_system and ctx.access is not None:
+        person = await ctx.access.persons.of_national_id(value)
+        return sorted(f"Patient/{p}" for p in person.patients) if person else []
+    query = {"_hub.sv": national_id_key(system, value), "resourceType": "Patient"}
     found = await ctx.store.find(query, UNRESTRICTED, None, {"_id": 1})
     return sorted(str(s.doc["_id"]) for s in found)  # the store's key: Patient/id
 
@@ -132,7 +138,9 @@ async def search(
     if len(found) > count:
         after = urlencode([*kept, ("_before", shown[-1]["id"])])
         links.append({"relation": "next", "url": f"{url}?{after}"})
-    entries = [_entry(f"{ctx.base}/AuditEvent/{e['id']}", e, kind) for e in shown]
+    own = set(visible) if visible is not None else None
+    events = [event_for(doc, own) for doc in shown]
+    entries = [_entry(f"{ctx.base}/AuditEvent/{e['id']}", e, kind) for e in events]
     return Result(200, new_bundle(kind, entries, link=links))
 
 
@@ -148,9 +156,10 @@ async def read(ctx: Context, event_id: str) -> Result:
     """Return one AuditEvent the caller may see; 404 otherwise."""
     visible = await visible_patients(ctx, "r")
     found = await _trail(ctx).get(event_id)
-    if found is None or (visible is not None and not set(found[1]) & set(visible)):
+    own = set(visible) if visible is not None else None
+    if found is None or (own is not None and not own & set(found["_hub"].get("patients", []))):
         raise NotFound(f"AuditEvent/{event_id} is not known")
-    return Result(200, found[0])
+    return Result(200, event_for(found, own))
 
 
 async def _patient_param(ctx: Context, modifier: str, value: str, name: str) -> set[str]:

@@ -27,23 +27,30 @@ class AuditTrail:
         patients: list[str],
         token: str | None = None,
         btg: str | None = None,
+        compartments: dict[str, list[str]] | None = None,
     ) -> None:
         """Store one AuditEvent with the keys its searches use: who, whose records, the `jti`
-        of the token it was under (of a declaration: the token it issued), and whether it is a
-        break-the-glass DECLARATION or ACCESS."""
+        of the token it was under (of a declaration: the token it issued), whether it is a
+        break-the-glass DECLARATION or ACCESS, and whose compartment each listed resource is
+        in (what a patient may see of the event: hub/audit/view.py)."""
         # `at`, the id again: the embedded server answers ranges on `_id` by a collection scan.
         keys: dict[str, Any] = {"at": event["id"], "agent": agent, "patients": patients}
         if token:
             keys["token"] = token
         if btg:
             keys["btg"] = btg
+        # A list, not a map: a resource's id may hold a dot, which a field name may not.
+        listed = [{"resource": r, "patients": p} for r, p in (compartments or {}).items() if p]
+        if listed:
+            keys["compartments"] = listed
         doc = {**event, "_id": event["id"], "_hub": keys}
         await self.collection.insert_one(doc)
 
     async def find(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
-        """Return at most `limit` AuditEvents a query finds, newest first."""
+        """Return at most `limit` stored AuditEvents (with their `_hub` keys) a query finds,
+        newest first."""
         cursor = self.collection.find(query, limit=limit).sort("_hub.at", DESCENDING)
-        return [_event(doc) async for doc in cursor]
+        return [doc async for doc in cursor]
 
     async def keys(
         self, query: dict[str, Any], fields: list[str], limit: int = 0
@@ -58,13 +65,7 @@ class AuditTrail:
         """Return how many AuditEvents a query finds."""
         return int(await self.collection.count_documents(query))
 
-    async def get(self, event_id: str) -> tuple[dict[str, Any], list[str]] | None:
-        """Return one AuditEvent and the patients it names, if it exists."""
-        doc = await self.collection.find_one({"_id": event_id})
-        if doc is None:
-            return None
-        return _event(doc), list(doc.get("_hub", {}).get("patients", []))
-
-
-def _event(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in ("_id", "_hub")}
+    async def get(self, event_id: str) -> dict[str, Any] | None:
+        """Return one stored AuditEvent (with its `_hub` keys), if it exists."""
+        doc: dict[str, Any] | None = await self.collection.find_one({"_id": event_id})
+        return doc

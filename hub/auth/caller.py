@@ -15,7 +15,8 @@ class Caller:
 
     Facility scoping, consent and audit read this: `facility` is the facility code the caller
     acts for (facility systems and clinicians), `practitioner` a clinician's Practitioner
-    reference or identifier, `patient` a patient's citizen ID.
+    reference or identifier, `patient` a patient's citizen ID; all four as the caller's stored
+    identity has them now (a token that disagrees is refused).
     """
 
     role: Role | None
@@ -30,6 +31,8 @@ class Caller:
     # emergency declared at /auth/break-glass, whose reason travels with it.
     purpose: str | None = None
     break_glass_reason: str | None = None
+    # The one Patient ("Patient/<id>") a break-the-glass token was declared for.
+    break_glass_patient: str | None = None
     # False only for the unrestricted caller of a hub that does not require tokens yet.
     authenticated: bool = True
 

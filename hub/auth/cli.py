@@ -7,10 +7,12 @@ load the ministry's facility registry.
     ehrhub admin list-clients [--json] [--data-dir DIR | --mongodb-uri URI]
     ehrhub admin revoke-client ID [--data-dir DIR | --mongodb-uri URI]
     ehrhub admin facilities import FILE [--json] [--data-dir DIR | --mongodb-uri URI]
+    ehrhub admin rotate-key | list-keys [--json] | remove-key KID  [--key-file F | --data-dir DIR]
 
 It works whether or not the hub runs: with a MongoDB URI it connects; on the embedded
 database it uses the server a running hub holds for the data folder, or starts one for the
-command's duration. A fresh installation bootstraps its first admin this way.
+command's duration. A fresh installation bootstraps its first admin this way. The token keys
+live in their own file (EHRHUB_TOKEN_KEY_FILE), which running hubs read again when it changes.
 
 This module only builds the parser at import; the work is imported when a command runs.
 """
@@ -112,7 +114,37 @@ def add_parser(commands: Any) -> None:
     _database_flags(load)
     load.set_defaults(admin_action=import_facilities)
 
+    rotate = actions.add_parser(
+        "rotate-key",
+        help="add a token key that signs from now on; the others keep verifying",
+        description="Add a new key to the token key file and sign new tokens with it. Tokens "
+        "signed with the earlier keys keep working until those keys are removed "
+        "(remove-key). Running hubs read the file again: no restart.",
+    )
+    _key_flags(rotate)
+    rotate.set_defaults(admin_action=rotate_key)
+
+    keys = actions.add_parser("list-keys", help="list the token keys (ids, never the keys)")
+    keys.add_argument("--json", action="store_true", help="print a JSON array")
+    _key_flags(keys)
+    keys.set_defaults(admin_action=list_keys)
+
+    drop = actions.add_parser(
+        "remove-key", help="remove a token key that no longer signs: its tokens stop at once"
+    )
+    drop.add_argument("kid", metavar="KID")
+    _key_flags(drop)
+    drop.set_defaults(admin_action=remove_key)
+
     parser.set_defaults(command=run)
+
+
+def _key_flags(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--key-file", type=Path, help="the token key file (EHRHUB_TOKEN_KEY_FILE)")
+    where.add_argument(
+        "--data-dir", type=Path, help="data folder holding token-keys.json (EHRHUB_DATA_DIR)"
+    )
 
 
 def _database_flags(parser: argparse.ArgumentParser) -> None:
@@ -226,11 +258,82 @@ def revoke_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def rotate_key(args: argparse.Namespace) -> int:
+    """Add a signing key; the earlier ones keep verifying."""
+    from hub.auth.keys import KeyFileError, read_keys, rotate
+
+    path = _key_file(args)
+    try:
+        key = rotate(path)
+        others = [kid for kid in read_keys(path).keys if kid != key.kid]
+    except (KeyFileError, OSError) as error:
+        raise AdminError(str(error)) from None
+    settings = _settings(args)
+    longest = max(settings.token_lifetime_seconds, settings.break_glass_seconds)
+    print(f"added key {key.kid} to {path}: it signs the hub's tokens from now on", flush=True)
+    if others:
+        print(
+            f"keys {', '.join(others)} still verify the tokens they signed; remove each with "
+            f"`ehrhub admin remove-key KID` once those have expired (at most {longest} s)",
+            flush=True,
+        )
+    return 0
+
+
+def list_keys(args: argparse.Namespace) -> int:
+    """Print the token keys' ids, creation times and which one signs (never a key)."""
+    from hub.auth.keys import KeyFileError, read_keys
+
+    path = _key_file(args)
+    try:
+        found = read_keys(path)
+    except KeyFileError as error:
+        raise AdminError(str(error)) from None
+    rows = [
+        {"kid": k.kid, "created": k.created, "signs": k.kid == found.signer}
+        for k in found.keys.values()
+    ]
+    if args.json:
+        print(json.dumps(rows), flush=True)
+        return 0
+    for row in rows:
+        print(f"{row['kid']}  {row['created']}  {'signs' if row['signs'] else 'verifies'}")
+    return 0
+
+
+def remove_key(args: argparse.Namespace) -> int:
+    """Remove a key that no longer signs."""
+    from hub.auth.keys import KeyFileError, remove
+
+    path = _key_file(args)
+    try:
+        left = remove(path, args.kid)
+    except KeyFileError as error:
+        raise AdminError(str(error)) from None
+    print(
+        f"removed key {args.kid} from {path}: the tokens it signed are refused from now on; "
+        f"{len(left.keys)} key(s) left, {left.signer} signs",
+        flush=True,
+    )
+    return 0
+
+
+def _key_file(args: argparse.Namespace) -> Path:
+    """Return the token key file the command works on."""
+    from hub.settings import TOKEN_KEY_FILE
+
+    if args.key_file is not None:
+        return Path(args.key_file)
+    settings = _settings(args)
+    return settings.token_key_file or settings.data_dir / TOKEN_KEY_FILE
+
+
 def import_facilities(args: argparse.Namespace) -> int:
     """Import the registry CSV; exit 1 if any line was refused."""
     from pymongo.errors import PyMongoError
 
     from hub.reporting.registry import parse_csv
+    from hub.store.embedded import redacted
     from hub.store.mongo import UnsuitableDatabase
 
     try:
@@ -243,7 +346,7 @@ def import_facilities(args: argparse.Namespace) -> int:
         try:
             report = asyncio.run(_import_on(uri, settings, facilities))
         except (PyMongoError, UnsuitableDatabase) as error:
-            raise AdminError(f"the database at {uri} failed: {error}") from None
+            raise AdminError(f"the database at {redacted(uri)} failed: {error}") from None
     report.refused = sorted(refused + report.refused, key=lambda r: r.line)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False), flush=True)
@@ -293,12 +396,14 @@ def _with_identities(
     """Run work on the identities of the hub's database, wherever that database is."""
     from pymongo.errors import PyMongoError
 
+    from hub.store.embedded import redacted
+
     settings = _settings(args)
     with _database_uri(settings) as uri:
         try:
             asyncio.run(_run_on(uri, settings, work))
         except PyMongoError as error:
-            raise AdminError(f"the database at {uri} failed: {error}") from None
+            raise AdminError(f"the database at {redacted(uri)} failed: {error}") from None
 
 
 async def _run_on(
@@ -328,14 +433,19 @@ def _settings(args: argparse.Namespace) -> "Settings":
 def _database_uri(settings: "Settings") -> Iterator[str]:
     """Yield the URI of the hub's database: the given one, the embedded server a running hub
     holds, or an embedded server started on the data folder until the block ends."""
-    from hub.store.embedded import EmbeddedDatabaseError, EmbeddedMongo, running_address
+    from hub.store.embedded import (
+        EmbeddedDatabaseError,
+        EmbeddedMongo,
+        redacted,
+        running_address,
+    )
 
     if settings.mongodb_uri:
         yield settings.mongodb_uri
         return
     running = running_address(settings.data_dir)
     if running is not None:
-        _note(f"using the database of the hub running on {settings.data_dir} ({running})")
+        _note(f"using the database of the hub running on {settings.data_dir} ({redacted(running)})")
         yield running
         return
     embedded = EmbeddedMongo.in_hub_folder(settings.data_dir, settings.embedded_start_timeout)
@@ -343,7 +453,9 @@ def _database_uri(settings: "Settings") -> Iterator[str]:
         uri = embedded.start()
     except EmbeddedDatabaseError as error:
         raise AdminError(str(error)) from None
-    _note(f"no hub is running on {settings.data_dir}: started its embedded database ({uri})")
+    _note(
+        f"no hub is running on {settings.data_dir}: started its embedded database ({redacted(uri)})"
+    )
     try:
         yield uri
     finally:

@@ -30,7 +30,8 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def token_endpoint(request: Request) -> str:
-    """Return the token endpoint's absolute URL as clients see it (SMART assertions' aud)."""
+    """Return the token endpoint's absolute URL (SMART assertions' aud), pinned as the FHIR
+    base is: never from the request's Host header."""
     fhir_base = base_url(request, request.app.state.settings.public_base_url)
     return fhir_base.removesuffix("/fhir") + TOKEN_PATH
 
@@ -62,7 +63,7 @@ async def login(request: Request) -> JSONResponse:
 @router.post(BREAK_GLASS_PATH)
 async def break_glass(request: Request, caller: CurrentCaller) -> JSONResponse:
     """Declare an emergency (break the glass): a clinician's bearer token and form fields
-    `reason` (required) and `patient` (optional) get an ETREAT token that lives
+    `reason` and `patient` (both required) get an ETREAT token for that patient that lives
     break_glass_seconds. The declaration is in the audit trail before the token leaves."""
     try:
         try:

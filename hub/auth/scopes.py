@@ -122,7 +122,8 @@ ROLE_SCOPES: dict[Role, Scopes] = {
     Role.ADMIN: Scopes.of(*(f"system/{t}.cruds" for t in REGISTRY_TYPES)),
     Role.FACILITY: Scopes.of("system/*.cruds"),
     Role.CLINICIAN: Scopes.of("user/*.rs"),
-    Role.PATIENT: Scopes.of("patient/*.rs"),
+    # A person reads their own records and writes their own consents (docs/consent.md).
+    Role.PATIENT: Scopes.of("patient/*.rs", "patient/Consent.cud"),
     Role.AUDITOR: Scopes.of("user/AuditEvent.rs"),
     # The ministry reads aggregate reports only, never a FHIR resource.
     Role.MINISTRY: Scopes(),

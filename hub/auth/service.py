@@ -20,12 +20,13 @@ from hub.auth.assertions import (
 from hub.auth.caller import Caller
 from hub.auth.deps import TOKEN_HINT
 from hub.auth.identities import Identities, Identity
+from hub.auth.keys import Keyring
 from hub.auth.passwords import verify_secret
 from hub.auth.roles import Role
 from hub.auth.scopes import ScopeError, grant
-from hub.auth.tokens import Emergency, IssuedToken, Tokens, signing_key
+from hub.auth.tokens import Emergency, IssuedToken, Tokens, forget_database_key
 from hub.fhir.outcome import BadRequest, Forbidden, Unauthorized
-from hub.settings import Settings
+from hub.settings import TOKEN_KEY_FILE, Settings
 
 GRANT_TYPE = "client_credentials"
 # One message for an unknown user, a wrong password and a revoked person: no hint which.
@@ -62,13 +63,16 @@ class Authority:
 
     @classmethod
     async def start(cls, db: AsyncDatabase, settings: Settings) -> "Authority":
-        """Prepare the collections and load (or create) the signing key."""
+        """Prepare the collections, load (or create) the token key file, and remove the
+        signing key that earlier hubs kept in the database."""
         identities = Identities(db)
         used = UsedAssertions(db)
         await identities.ensure_indexes()
         await used.ensure_indexes()
+        keys = Keyring(settings.token_key_file or settings.data_dir / TOKEN_KEY_FILE)
+        await forget_database_key(db["meta"])
         tokens = Tokens(
-            await signing_key(db["meta"]),
+            keys,
             identities,
             issuer=settings.token_issuer,
             audience=settings.token_audience,
@@ -112,8 +116,9 @@ class Authority:
         self, caller: Caller, form: dict[str, str]
     ) -> tuple[IssuedToken, Declaration]:
         """Answer a clinician's declared emergency with a break-the-glass token: purpose
-        ETREAT, the reason, the scopes of the token presented, and `break_glass_seconds` to
-        live. Only an ordinary token declares: a break-the-glass one cannot renew itself."""
+        ETREAT, the reason, the one Patient it is about, the scopes of the token presented,
+        and `break_glass_seconds` to live. Only an ordinary token declares: a break-the-glass
+        one cannot renew itself."""
         if not caller.authenticated or caller.client_id is None:
             raise Unauthorized(
                 f"Declaring an emergency needs a bearer token: {TOKEN_HINT}", error=None
@@ -133,7 +138,7 @@ class Authority:
         identity = await self.identities.get(caller.client_id)
         if identity is None or identity.revoked:  # revoked since its token was checked
             raise Unauthorized("The token's client has been revoked or is no longer known")
-        emergency = Emergency(reason, self.settings.break_glass_seconds)
+        emergency = Emergency(reason, patient, self.settings.break_glass_seconds)
         issued = self.tokens.issue(identity, caller.scopes, emergency)
         expires = datetime.fromtimestamp(issued.expires_at, UTC)
         return issued, Declaration(reason, issued.token_id, expires, patient)
@@ -201,10 +206,14 @@ def _reason(given: str | None) -> str:
     return reason
 
 
-def _patient(given: str | None) -> str | None:
-    """Return the Patient reference an emergency is about, if one is given."""
+def _patient(given: str | None) -> str:
+    """Return the Patient reference an emergency is about, refusing one missing or malformed."""
     if not given or not given.strip():
-        return None
+        raise BadRequest(
+            "patient is required: name the Patient the emergency is about, Patient/<id> "
+            "(form field patient); the token reaches that patient only",
+            expression="patient",
+        )
     rid = given.strip().removeprefix("Patient/")
     if not _FHIR_ID.fullmatch(rid):
         raise BadRequest(

@@ -1,27 +1,36 @@
-"""Access tokens: short-lived JWTs signed with a key every hub process on one database shares."""
+"""Access tokens: short-lived JWTs signed with the keys of the hub's key file
+(hub/auth/keys.py), which every hub process of a deployment shares."""
 
-import base64
-import secrets
+import re
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from hub.auth.caller import EMERGENCY, Caller
 from hub.auth.identities import Identities, Identity
+from hub.auth.keys import Keyring
 from hub.auth.roles import Role
 from hub.auth.scopes import ScopeError, Scopes
 
 ALGORITHM = "HS256"
-# The signing key's document in the `meta` collection.
+# Where hubs before the key file kept their signing key, in the `meta` collection: removed
+# at start, since whoever reads the database could sign tokens with it.
 SIGNING_KEY_ID = "token-signing-key"
-KEY_BYTES = 64
 _REQUIRED_CLAIMS = ["iss", "sub", "aud", "iat", "exp", "jti", "role"]
+# A break-the-glass token names the one Patient its emergency is about.
+_BTG_PATIENT = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}")
+# The identity's fields a token repeats as claims: a token whose claims no longer match its
+# stored identity is refused, so that a changed role or facility applies at once.
+_IDENTITY_CLAIMS = (
+    ("role", "role"),
+    ("fac", "facility"),
+    ("prac", "practitioner"),
+    ("pat", "patient"),
+)
 
 
 class TokenError(Exception):
@@ -50,11 +59,17 @@ class Revoked(TokenError):
     reason = "revoked"
 
 
+class Outdated(TokenError):
+    reason = "outdated"
+
+
 @dataclass(frozen=True)
 class Emergency:
-    """A declared emergency: why, and how long its break-the-glass token lives."""
+    """A declared emergency: why, about which Patient ("Patient/<id>"), and how long its
+    break-the-glass token lives."""
 
     reason: str
+    patient: str
     lifetime_seconds: int
 
 
@@ -78,23 +93,9 @@ class IssuedToken:
         }
 
 
-async def signing_key(meta: AsyncCollection) -> bytes:
-    """Return the token-signing key, creating it on the database's first start; hub processes
-    starting together agree on the first one written."""
-    fresh = base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
-    for _ in range(2):
-        try:
-            document = await meta.find_one_and_update(
-                {"_id": SIGNING_KEY_ID},
-                {"$setOnInsert": {"key": fresh, "algorithm": ALGORITHM}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-            if document is not None:
-                return base64.b64decode(document["key"])
-        except DuplicateKeyError:
-            continue  # another process inserted it between our find and insert: read theirs
-    raise RuntimeError("could not read or create the token-signing key in `meta`")
+async def forget_database_key(meta: AsyncCollection) -> None:
+    """Remove the signing key that hubs before the key file kept in the database."""
+    await meta.delete_one({"_id": SIGNING_KEY_ID})
 
 
 class Tokens:
@@ -102,14 +103,14 @@ class Tokens:
 
     def __init__(
         self,
-        key: bytes,
+        keys: Keyring,
         identities: Identities,
         *,
         issuer: str,
         audience: str,
         lifetime_seconds: int,
     ) -> None:
-        self._key = key
+        self.keys = keys
         self.identities = identities
         self.issuer = issuer
         self.audience = audience
@@ -139,43 +140,77 @@ class Tokens:
         }
         claims.update({k: v for k, v in optional.items() if v is not None})
         if emergency:
-            claims.update({"purpose": EMERGENCY, "btg_reason": emergency.reason})
-        token = jwt.encode(claims, self._key, algorithm=ALGORITHM)
+            claims.update(
+                {
+                    "purpose": EMERGENCY,
+                    "btg_reason": emergency.reason,
+                    "btg_patient": emergency.patient,
+                }
+            )
+        key = self.keys.signing()
+        token = jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
         return IssuedToken(token, lifetime, scopes, claims["jti"], claims["exp"])
 
     async def verify(self, token: str) -> Caller:
         """Return the caller a token stands for; raise a TokenError saying why it is refused.
-        The identity is read on every call, so that revoking it stops its tokens at once."""
+        The identity is read on every call, so that revoking it stops its tokens at once and
+        a changed role, facility, practitioner or patient refuses the tokens issued before."""
         claims = self.decode(token)
         identity = await self.identities.get(claims["sub"])
         if identity is None or identity.revoked:
             raise Revoked("The token's client has been revoked or is no longer known")
         try:
             scopes = Scopes.parse(claims.get("scope"))
-            role = Role(claims["role"])
+            Role(claims["role"])
         except (ScopeError, ValueError):
             raise Malformed("The token's scope or role is not one the hub issues") from None
+        for claim, field in _IDENTITY_CLAIMS:
+            stored = getattr(identity, field)
+            if claims.get(claim) != (None if stored is None else str(stored)):
+                raise Outdated(
+                    f"The token's client has a different {field} since the token was issued: "
+                    "get a new token"
+                )
         purpose, reason = claims.get("purpose"), claims.get("btg_reason")
-        if purpose not in (None, EMERGENCY) or (purpose == EMERGENCY) != isinstance(reason, str):
+        patient = claims.get("btg_patient")
+        emergency = purpose == EMERGENCY
+        if (
+            purpose not in (None, EMERGENCY)
+            or emergency != isinstance(reason, str)
+            or emergency != isinstance(patient, str)
+            or (emergency and not _BTG_PATIENT.fullmatch(str(patient)))
+        ):
             raise Malformed("The token's purpose is not one the hub issues")
         return Caller(
-            role=role,
+            role=identity.role,
             client_id=identity.client_id,
             scopes=scopes,
-            facility=claims.get("fac"),
-            practitioner=claims.get("prac"),
-            patient=claims.get("pat"),
+            facility=identity.facility,
+            practitioner=identity.practitioner,
+            patient=identity.patient,
             token_id=claims["jti"],
             purpose=purpose,
             break_glass_reason=reason,
+            break_glass_patient=patient,
         )
 
     def decode(self, token: str) -> dict[str, Any]:
-        """Check a token's signature, lifetime, issuer and audience; return its claims."""
+        """Check a token's signature (by the key its `kid` names), lifetime, issuer and
+        audience; return its claims."""
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError:
+            raise Malformed("The token is not a JWT the hub issued") from None
+        secret = self.keys.verifying(kid) if isinstance(kid, str) else None
+        if secret is None:
+            raise BadSignature(
+                "The token's signature does not match: it names no key this hub holds (a key "
+                "removed since, or none of the hub's)"
+            )
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._key,
+                secret,
                 algorithms=[ALGORITHM],
                 audience=self.audience,
                 issuer=self.issuer,

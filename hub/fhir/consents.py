@@ -9,18 +9,16 @@ naming the element; a transaction with one such Consent writes nothing. A withdr
 (inactive, rejected, entered-in-error) is not read by the engine: withdrawing always works.
 """
 
-from collections.abc import Iterable
 from typing import Any
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
-from consent import MalformedConsent, Policy, organization_references
+from consent import MalformedConsent, Policy, data_references, organization_references
 from consent.model import CONSENT_SCOPE_SYSTEM, PATIENT_PRIVACY
+from hub.access.policies import facility_codes, related_references
+from hub.auth.roles import Role
 from hub.fhir.entry import Entry
 from hub.fhir.outcome import BusinessRule
 from hub.fhir.result import Context
-from hub.store.resources import ResourceStore, key
-from hub.store.scope import UNRESTRICTED
+from hub.store.resources import key
 
 # Statuses under which a Consent is, or may become, in force: the engine must read it.
 _IN_FORCE = frozenset({"draft", "proposed", "active"})
@@ -38,31 +36,6 @@ def is_patient_privacy(resource: Any) -> bool:
         and c.get("code") == PATIENT_PRIVACY
         for c in codings or ()
     )
-
-
-async def facility_codes(
-    store: ResourceStore,
-    facility_system: str,
-    references: Iterable[str],
-    session: AsyncClientSession | None = None,
-) -> dict[str, str]:
-    """Return the facility code of each literal Organization reference ("Organization/abc")
-    naming a stored Organization with an identifier under the facility system.
-
-    Read outside the caller's scope: a consent names any facility, not only the writer's or
-    the reader's, and only the code is taken, never handed out.
-    """
-    found = await store.currents(sorted(references), UNRESTRICTED, session)
-    codes = {}
-    for ref, stored in found.items():
-        if stored.deleted:
-            continue
-        for identifier in stored.resource.get("identifier") or ():
-            system, value = identifier.get("system"), identifier.get("value")
-            if system == facility_system and value:
-                codes[ref] = str(value)
-                break
-    return codes
 
 
 async def check_consents(ctx: Context, entries: list[Entry]) -> None:
@@ -90,12 +63,14 @@ async def check_consents(ctx: Context, entries: list[Entry]) -> None:
     references = organization_references(bodies)
     system = ctx.settings.facility_system
     organizations = await facility_codes(ctx.store, system, references, ctx.session)
+    wanted = data_references(bodies)
+    related = await related_references(ctx.store, wanted, ctx.session, ctx.scope)
     patients: dict[str, Entry] = {}
     for entry, body in zip(consents, bodies, strict=True):
         patient = _patient(entry, body)
         if body.get("status") not in _IN_FORCE:
             continue
-        _readable(ctx, entry, body, organizations)
+        _readable(ctx, entry, body, organizations, related)
         if patient not in written:
             patients.setdefault(patient, entry)
     await _patients_exist(ctx, patients)
@@ -123,7 +98,11 @@ def _patient(entry: Entry, body: dict[str, Any]) -> str:
 
 
 def _readable(
-    ctx: Context, entry: Entry, body: dict[str, Any], organizations: dict[str, str]
+    ctx: Context,
+    entry: Entry,
+    body: dict[str, Any],
+    organizations: dict[str, str],
+    related: dict[str, frozenset[str]],
 ) -> None:
     """Refuse the Consent unless the consent engine reads it (as it would read it active)."""
     try:
@@ -132,6 +111,8 @@ def _readable(
             organizations,
             ctx.settings.consent_default,
             facility_system=ctx.settings.facility_system,
+            zone=ctx.settings.zone,
+            related=related,
         )
     except MalformedConsent as error:
         where = entry.where("resource" + error.path.removeprefix("Consent"))
@@ -156,13 +137,17 @@ async def _patients_exist(ctx: Context, patients: dict[str, Entry]) -> None:
     found = await ctx.store.currents(sorted(literal), ctx.scope, ctx.session)
     for ref, entry in literal.items():
         if ref not in found or found[ref].deleted:
-            whose = f"of facility {ctx.scope.facility}" if ctx.scope.facility else "in the hub"
             where = entry.where("resource.patient.reference")
-            raise BusinessRule(
-                f"{where}: {ref} is not a Patient {whose}; a facility writes consents for "
-                "its own patients",
-                expression=where,
-            )
+            if ctx.caller.role == Role.PATIENT:
+                problem = "is not one of your Patient records; a person writes their own consents"
+            elif ctx.scope.facility:
+                problem = (
+                    f"is not a Patient of facility {ctx.scope.facility}; a facility writes "
+                    "consents for its own patients"
+                )
+            else:
+                problem = "is not a Patient in the hub"
+            raise BusinessRule(f"{where}: {ref} {problem}", expression=where)
     for ref, entry in patients.items():
         if ref.startswith("urn:uuid:"):
             where = entry.where("resource.patient.reference")

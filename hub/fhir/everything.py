@@ -1,7 +1,7 @@
 """Patient $everything: a person's whole record, across every facility holding part of it.
 https://hl7.org/fhir/R4/patient-operation-everything.html
 
-The records of every Patient that is the same person (hub/identity) are returned, each page
+The records of every Patient that is the same person (hub/access/persons.py) are returned, each page
 with the resources outside the compartment that its entries reference (practitioners,
 organizations, medications). Pages are cut by key, so writes between pages move nothing.
 """
@@ -9,13 +9,13 @@ organizations, medications). Pages are cut by key, so writes between pages move 
 from typing import Any
 
 from hub.auth.deps import require_scope
+from hub.auth.roles import Role
 from hub.fhir.bundle import new_bundle, search_entry
 from hub.fhir.outcome import BadRequest, NotFound
 from hub.fhir.params import parse_instant, type_list
 from hub.fhir.references import walk
 from hub.fhir.result import Context, Result
 from hub.fhir.search import page_url, read_request
-from hub.identity.person import same_person
 from hub.search import compartment
 from hub.search.extract import values
 from hub.search.registry import registry
@@ -57,7 +57,9 @@ async def everything(ctx: Context, patient_id: str, params: list[tuple[str, str]
     if patient is None or patient.deleted:
         raise NotFound(f"Patient/{patient_id} is not known")
     types = type_list(dict(params).get("_type"))
-    rows = await _rows(ctx, await same_person(ctx, patient), dict(params), types)
+    assert ctx.access is not None, "the router's context carries the access control"
+    patients = await ctx.access.persons.same_person(patient.id)
+    rows = await _rows(ctx, patients, dict(params), types)
     request = read_request(ctx, "Patient", params)
     start = 0
     if request.after is not None:
@@ -78,6 +80,25 @@ async def everything(ctx: Context, patient_id: str, params: list[tuple[str, str]
     if start + request.count < len(rows) and shown:
         links.append({"relation": "next", "url": page_url(ctx, path, params, "_after", shown[-1])})
     return Result(200, new_bundle("searchset", entries, total=len(rows), link=links))
+
+
+async def own_everything(ctx: Context, params: list[tuple[str, str]]) -> Result:
+    """Return a page of the caller's own whole record (`GET Patient/$everything` with a
+    patient's token): the person's rights to their data include taking all of it."""
+    require_scope(ctx.caller, "r", "Patient")
+    national_id = ctx.caller.patient if ctx.caller.role == Role.PATIENT else None
+    if national_id is None:
+        raise BadRequest(
+            "Patient/$everything without a patient is a person's own record, for a patient's "
+            "token; name the patient: Patient/{id}/$everything"
+        )
+    assert ctx.access is not None, "the router's context carries the access control"
+    person = await ctx.access.persons.of_national_id(national_id)
+    if person is None:
+        raise NotFound("No Patient record carries your national ID yet")
+    if not any(k == "_count" for k, _ in params):
+        params = [*params, ("_count", str(ctx.settings.max_page_size))]
+    return await everything(ctx, person.patients[0], params)
 
 
 async def _rows(

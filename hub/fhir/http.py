@@ -90,10 +90,16 @@ def prefer(request: Request, name: str) -> str | None:
 
 
 def base_url(request: Request, configured: str | None) -> str:
-    """Return the absolute URL of the FHIR base as the client sees it."""
+    """Return the absolute URL of the FHIR base: the configured public one, else the address
+    the hub listens on. Never the request's Host header, which any caller writes."""
     if configured:
         return configured.rstrip("/")
-    return str(request.base_url).rstrip("/") + "/fhir"
+    settings = request.app.state.settings
+    # A wildcard address is where the hub listens, not where a client reaches it.
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}/fhir"
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -13,6 +13,7 @@ from hub.store.resources import ResourceStore, Stored
 from hub.store.scope import Scope
 
 if TYPE_CHECKING:
+    from hub.access.view import AccessControl
     from hub.audit.record import Record
     from hub.audit.trail import AuditTrail
     from hub.reporting.counters import Counters
@@ -39,6 +40,8 @@ class Context:
     audit_trail: "AuditTrail | None" = None
     # The reporting counters each accepted write adds to (hub.reporting.counters).
     counters: "Counters | None" = None
+    # Who may see what: the person resolver and the scopes of requests (hub.access.view).
+    access: "AccessControl | None" = None
 
 
 @dataclass

@@ -32,7 +32,6 @@ from hub.fhir.http import (
 from hub.fhir.outcome import MethodNotAllowed, NotFound
 from hub.fhir.result import Context
 from hub.fhir.validate import storable_type
-from hub.identity.person import same_person
 
 router = APIRouter(tags=["FHIR R4"])
 # Every route but the CapabilityStatement: here the bearer token is read, and demanded when
@@ -59,10 +58,17 @@ async def context(request: Request) -> Context:
         audit=getattr(request.state, "audit", None),
         audit_trail=state.audit,
         counters=state.counters,
+        access=state.access,
     )
 
 
 Ctx = Annotated[Context, Depends(context)]
+
+
+async def same_person(ctx: Context, patient_id: str) -> list[str]:
+    """Return the ids of every Patient record of the patient's person, the patient's first."""
+    assert ctx.access is not None, "the router's context carries the access control"
+    return await ctx.access.persons.same_person(patient_id)
 
 
 def _url(resource_type: str, request: Request) -> str:
@@ -181,6 +187,14 @@ async def patient_everything(patient_id: str, request: Request, ctx: Ctx) -> Res
     return result_response(ctx, await everything.everything(ctx, patient_id, params))
 
 
+@protected.get("/Patient/$everything")
+async def own_everything(request: Request, ctx: Ctx) -> Response:
+    """Return a person's whole record (a patient's own token): everything of theirs at every
+    facility, in as few pages as the hub serves."""
+    params = list(request.query_params.multi_items())
+    return result_response(ctx, await everything.own_everything(ctx, params))
+
+
 @protected.get("/{resource_type}/_history")
 async def type_history(resource_type: str, request: Request, ctx: Ctx) -> Response:
     """Return the history of all resources of a type."""
@@ -212,7 +226,7 @@ async def search_compartment(
     patient = await ctx.store.current("Patient", resource_id, ctx.scope)
     if patient is None or patient.deleted:
         raise NotFound(f"Patient/{resource_id} is not known")
-    patients = await same_person(ctx, patient)
+    patients = await same_person(ctx, patient.id)
     params = list(request.query_params.multi_items())
     path = f"Patient/{resource_id}/{compartment_type}"
     result = await search.search_type(ctx, compartment_type, params, patients, path)

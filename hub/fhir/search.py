@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from hub.auth.deps import require_scope
+from hub.auth.roles import Role
 from hub.fhir.bundle import new_bundle, search_entry
 from hub.fhir.outcome import BadRequest, Issue, TooCostly, operation_outcome
 from hub.fhir.params import page_size, type_list
@@ -104,6 +105,9 @@ async def search_type(
     query = parse(resource_type, params)
     request = read_request(ctx, resource_type, params)
     warnings = _warnings(ctx, [query])
+    if compartment is None and in_patient_compartment:
+        # A person sees only their own records: their compartments are the index to use.
+        compartment = await own_compartment(ctx)
     if not query.clauses and compartment is None and _newest_first(request):
         return await _newest(ctx, resource_type, request, path or resource_type, warnings)
     extra = [plan.compartment(resource_type, compartment)] if compartment is not None else []
@@ -111,6 +115,14 @@ async def search_type(
     if compartment is not None:
         found = [s for s in found if compartment_contains(s.doc, compartment)]
     return await respond(ctx, request, found, path or resource_type, warnings)
+
+
+async def own_compartment(ctx: Context) -> list[str] | None:
+    """Return the Patient ids of a patient caller's own person (None for other callers)."""
+    if ctx.caller.role != Role.PATIENT or not ctx.caller.patient or ctx.access is None:
+        return None
+    person = await ctx.access.persons.of_national_id(ctx.caller.patient)
+    return list(person.patients) if person else []
 
 
 def _newest_first(request: Request) -> bool:

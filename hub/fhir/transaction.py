@@ -1,8 +1,10 @@
 """FHIR transaction and batch interactions. https://hl7.org/fhir/R4/http.html#transaction"""
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
+from hub.access.named import named_in
 from hub.fhir import history, read, search
 from hub.fhir.attribution import check_claims
 from hub.fhir.bundle import entry_response, new_bundle
@@ -65,10 +67,16 @@ def parse_entries(ctx: Context, bundle: dict[str, Any]) -> list[Entry]:
 
 
 async def get(ctx: Context, entry: Entry) -> Result:
-    """Answer a GET entry: read, vread, history or search."""
+    """Answer a GET entry: read, vread, history or search, seeing what the same request sent
+    on its own would (the patients an entry names are its own)."""
     refuse_audit_event(entry)
     target = parse_url(entry.url, entry.where("request.url"))
     params = parse_qsl(target.query or "")
+    if ctx.access is not None:
+        path = {"resource_type": target.resource_type, "resource_id": target.id or ""}
+        system = ctx.settings.national_id_system
+        scope = await ctx.access.scope(ctx.caller, named_in(path, params, system))
+        ctx = replace(ctx, scope=scope)
     if target.operation:
         raise NotFound(f"Operation {target.operation} is not supported")
     if target.id and target.version:

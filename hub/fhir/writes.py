@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import ConnectionFailure
 
+from hub.auth.roles import Role
 from hub.fhir import lookahead
 from hub.fhir.attribution import check_claims, check_scopes, taken_message
 from hub.fhir.consents import check_consents
@@ -26,7 +27,7 @@ from hub.fhir.outcome import (
 )
 from hub.fhir.profiling import check_profiles
 from hub.fhir.result import Context, Result
-from hub.store.resources import Refused, Stored, VersionConflict, Write, key, now
+from hub.store.resources import PERSON, Refused, Stored, VersionConflict, Write, key
 
 log = logging.getLogger("ehrhub.writes")
 _BACKOFF = 0.005  # seconds; the first retry waits up to this, later ones longer
@@ -50,6 +51,8 @@ class Plan:
     claims: list[str] = field(default_factory=list)
     # The facility every write is attributed to: a facility system's own (Scope.facility).
     facility: str | None = None
+    # PERSON when the person the records are about writes them through their own login.
+    author: str | None = None
 
     def target(self, entry_index: int, entry: Entry, resource_key: str) -> None:
         """Record the resource an entry acts on, so that references to its fullUrl point
@@ -67,6 +70,7 @@ class Plan:
         """Schedule a write whose stored result answers the entry."""
         self.written[entry_index] = len(self.writes)
         write.facility = self.facility
+        write.author = self.author
         self.writes.append(write)
         self.results[entry_index] = Result(status, location=status == 201)
 
@@ -167,9 +171,10 @@ _PLANNERS = {"POST": _plan_post, "PUT": _plan_put, "DELETE": _plan_delete}
 
 
 async def _refuse_taken_ids(ctx: Context, entries: list[Entry], plan: Plan) -> None:
-    """Refuse (403) a scoped writer's update-as-create under an id that another facility's
-    record holds: out of its scope, that record looked absent, and must stay untouched."""
-    if ctx.scope.facility is None:
+    """Refuse (403) a scoped writer's update-as-create under an id that a record it may not
+    see holds (another facility's, another person's): out of its scope, that record looked
+    absent, and must stay untouched."""
+    if ctx.scope.unrestricted:
         return
     creating = {
         key(w.resource_type, w.id): i
@@ -179,6 +184,11 @@ async def _refuse_taken_ids(ctx: Context, entries: list[Entry], plan: Plan) -> N
     taken = await ctx.store.held_elsewhere(sorted(creating), ctx.scope, ctx.session)
     if taken:
         entry = entries[creating[taken[0]]]
+        if ctx.scope.facility is None:
+            raise Forbidden(
+                f"{taken[0]} is not one of your records: a person writes only their own "
+                "consents; create new ones with POST, or under an id of your own"
+            ).locate(entry.path)
         raise Forbidden(taken_message(taken[0], ctx.scope.facility)).locate(entry.path)
 
 
@@ -192,6 +202,7 @@ async def _apply(ctx: Context, entries: list[Entry]) -> Plan:
     plan = Plan(
         reads=await lookahead.read_ahead(ctx, [entries[i] for i in order]),
         facility=ctx.scope.facility,
+        author=PERSON if ctx.caller.role == Role.PATIENT else None,
     )
     for i in order:
         planner = _PLANNERS.get(entries[i].method)
@@ -214,7 +225,7 @@ async def _apply(ctx: Context, entries: list[Entry]) -> Plan:
                 expression=entries[i].where("resource"),
             )
     if plan.writes:
-        stored = await ctx.store.write(plan.writes, _session(ctx), now())
+        stored = await ctx.store.write(plan.writes, _session(ctx), ctx.store.clock.now())
         for i, w in plan.written.items():
             plan.results[i].stored = stored[w]
     return plan
@@ -231,7 +242,7 @@ async def _count(ctx: Context, plan: Plan) -> None:
         if (stored := plan.results[i].stored) is not None
     ]
     try:
-        await ctx.counters.accepted(plan.facility, written, now())
+        await ctx.counters.accepted(plan.facility, written, ctx.store.clock.now())
     except Exception:  # noqa: BLE001 - the client must learn its write was stored
         log.exception("could not count a committed write for the reports")
 

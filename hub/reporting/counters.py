@@ -21,12 +21,13 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.errors import PyMongoError
 
+from hub.core.clock import Clock
 from hub.search.values import BadValue, date_range, parse_stamp
 from hub.store.mongo import Mongo
 from hub.store.resources import Stored
@@ -157,11 +158,12 @@ class Counters:
     """The reporting counters of one database."""
 
     def __init__(
-        self, mongo: Mongo, zone: tzinfo, national_id_system: str, cache_seconds: float = 10.0
+        self, mongo: Mongo, clock: Clock, national_id_system: str, cache_seconds: float = 10.0
     ) -> None:
         self.stats = mongo.stats
         self.persons = mongo.persons
-        self.zone = zone
+        # Days are the deployment's local days, and the reports' "today" is the clock's.
+        self.clock = clock
         self.national = national_id_system
         # The running totals are read once for many reports and kept up to date with what
         # this process counts; read again in the background after `cache_seconds` (another
@@ -174,8 +176,8 @@ class Counters:
         self._kept: dict[str, list[dict[str, Any]]] = {}
 
     def day(self, t: datetime) -> str:
-        """Return the day of an instant in the country's time zone, as yyyy-mm-dd."""
-        return t.astimezone(self.zone).date().isoformat()
+        """Return the local day of an instant (the clock's zone), as yyyy-mm-dd."""
+        return self.clock.day_of(t).isoformat()
 
     async def accepted(
         self, facility: str | None, written: list[tuple[Stored, Stored | None]], when: datetime

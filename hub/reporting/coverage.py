@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta
 from time import monotonic
 from typing import Any
 
@@ -186,16 +186,12 @@ class Figures:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def end_of(day: date, zone: tzinfo) -> datetime:
-    """Return the last instant of a day in a time zone."""
-    # To the millisecond, as MongoDB keeps times.
-    return datetime.combine(day + timedelta(days=1), time(), zone) - timedelta(milliseconds=1)
-
-
 async def figures(counters: Counters, on: date | None) -> dict[str, Figures]:
     """Return each facility's figures: now, or at the end of a past day."""
     found: dict[str, Figures] = defaultdict(Figures)
-    if on is None or on >= datetime.now(counters.zone).date():
+    clock = counters.clock
+    # Today is not over: its figures are the running totals, never a kept day.
+    if on is None or on >= clock.today():
         for doc in await counters.facilities():
             found[doc["facility"]].add(doc)
         return found
@@ -212,7 +208,7 @@ async def figures(counters: Counters, on: date | None) -> dict[str, Figures]:
             found[doc["facility"]].add(doc)
     after = (date.fromisoformat(since) + timedelta(days=1)).isoformat() if since else "0000-00-00"
     for doc in await counters.days(after, day):
-        found[doc["facility"]].add(doc, end_of(date.fromisoformat(doc["day"]), counters.zone))
+        found[doc["facility"]].add(doc, clock.end_of(date.fromisoformat(doc["day"])))
     await counters.keep(day, {facility: f.kept() for facility, f in found.items()})
     return found
 
@@ -283,7 +279,7 @@ async def snapshot(
 ) -> tuple[datetime, dict[str, Registered], dict[str, Figures]]:
     """What a report reads: the instant it speaks of (now, or the end of a day), the
     registered facilities, and every facility's figures then."""
-    at = end_of(on, counters.zone) if on else datetime.now(counters.zone)
+    at = counters.clock.end_of(on) if on else counters.clock.now()
     return at, await registry.facilities(), await figures(counters, on)
 
 
@@ -304,7 +300,7 @@ async def coverage(
     rows.sort(key=lambda r: (r["province"], r["facility"]))
     names = {r["province"]: r["province_name"] for r in rows}
     return {
-        "date": at.date().isoformat(),
+        "date": counters.clock.day_of(at).isoformat(),
         "live_days": live_days,
         "scope": {k: v for k, v in scope.items() if v},
         "national": summarise(rows) | {"people": await counters.people(on)},

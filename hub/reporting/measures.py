@@ -27,7 +27,7 @@ from hub.fhir.http import json_response
 from hub.fhir.outcome import BadRequest, NotFound
 from hub.reporting import coverage, scores
 from hub.reporting.routes import day_param
-from hub.store.resources import instant, now
+from hub.store.resources import instant
 
 Resource = dict[str, Any]
 SCORING = "http://terminology.hl7.org/CodeSystem/measure-population"
@@ -113,7 +113,7 @@ async def measure_report(request: Request, measure: Resource, on: date | None) -
         )
         groups = _connected(report, "connected" if kind == "facilities-connected" else "live")
     elif kind == "people-with-record":
-        report = {"date": (on or now().astimezone(state.counters.zone).date()).isoformat()}
+        report = {"date": (on or state.clock.today()).isoformat()}
         groups = [
             {"population": [_population("initial-population", await state.counters.people(on))]}
         ]
@@ -131,7 +131,7 @@ async def measure_report(request: Request, measure: Resource, on: date | None) -
         "status": "complete",
         "type": "summary",
         "measure": measure["url"],
-        "date": instant(now()),
+        "date": instant(state.clock.now()),
         "period": {"start": day, "end": day},
         "group": groups,
     }

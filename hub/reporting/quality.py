@@ -60,7 +60,7 @@ def rules(
 
 async def findings(
     store: ResourceStore,
-    facility: str,
+    scope: Scope,
     broken: list[str],
     rule: str | None = None,
     resource_type: str | None = None,
@@ -68,8 +68,9 @@ async def findings(
     after: str | None = None,
 ) -> list[Row]:
     """The records of a facility with findings (of one rule or type), in id order from
-    `after`: what the facility has to fix, record by record. The index finds them by the
-    rules they break (`broken`: those the facility's counters hold)."""
+    `after`: what the facility has to fix, record by record, as far as its scope (the
+    facility system's own, hub/access) shows them. The index finds them by the rules they
+    break (`broken`: those the facility's counters hold)."""
     wanted = [rule] if rule is not None else broken
     if not wanted:
         return []
@@ -78,9 +79,7 @@ async def findings(
         match["resourceType"] = resource_type
     if after is not None:
         match["_id"] = {"$gt": after}
-    found = await store.find(
-        match, Scope(facility=facility), projection={"_hub": 1}, limit=limit, sort=[("_id", 1)]
-    )
+    found = await store.find(match, scope, projection={"_hub": 1}, limit=limit, sort=[("_id", 1)])
     rows = []
     for record in found:
         q = record.doc["_hub"]["q"]

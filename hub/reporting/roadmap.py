@@ -15,7 +15,7 @@ due date), behind, or missed, with the connected share day by day for its chart.
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +101,12 @@ def milestones(pack: Pack, extra: Path | None = None) -> list[Milestone]:
     return sorted(found.values(), key=lambda m: (m.due, m.id))
 
 
-def _trend(firsts: list[datetime], registered: int, until: date) -> list[Row]:
-    """The connected share at the end of each day, from the first connection to `until`."""
-    if not firsts or not registered:
+def _trend(connected_on: list[date], registered: int, until: date) -> list[Row]:
+    """The connected share at the end of each day, from the first connection to `until`
+    (`connected_on`: the local day each facility first submitted)."""
+    if not connected_on or not registered:
         return []
-    days = sorted(f.date() for f in firsts)
+    days = sorted(connected_on)
     day, points, i = days[0], [], 0
     while day <= until:
         while i < len(days) and days[i] <= day:
@@ -135,7 +136,7 @@ async def roadmap(
     registry: Registry, counters: Counters, plan: list[Milestone], on: date | None
 ) -> Row:
     """Each milestone with its targets, where the country stands, its status and trend."""
-    today = on or datetime.now(counters.zone).date()
+    today = on or counters.clock.today()
     known = await registry.facilities()
     counted = await figures(counters, on)
     people = await counters.people(on)
@@ -150,7 +151,7 @@ async def roadmap(
         actual = {"registered": len(scope), "connected": len(firsts), "connected_share": share}
         actual["people"] = people
         actual["exchanged"] = exchanged
-        trend = _trend(firsts, len(scope), today)
+        trend = _trend([counters.clock.day_of(f) for f in firsts], len(scope), today)
         rows.append(
             {
                 "id": milestone.id,

@@ -9,8 +9,8 @@
     GET /reports/quality[?province=&level=&type=&ownership=&date=&format=csv]
                                               each facility's data quality on the six axes,
                                               its composite and ranks; provinces; the nation
-    GET /reports/quality/{facility}[?date=]   one facility's scores, the rules that cost it
-                                              points (worst first) and example records of each
+    GET /reports/quality/{facility}[?date=]   one facility's scores and the rules that cost it
+                                              points (worst first): how many records break each
 
 The data quality the national profiles measured:
 
@@ -23,9 +23,10 @@ The data quality the national profiles measured:
                                               finding's rule, element path and message, so that
                                               it knows what to fix, record by record.
 
-No health data leaves here but a facility's own findings, to that facility. Every call is
-audited (hub/audit/middleware.py records /reports and /quality as it records /fhir). The
-reports are the ministry's and admins'.
+No health data leaves here but a facility's own findings, to that facility: the ministry's
+reports carry counts, never a record's id or reference. Every call is audited
+(hub/audit/middleware.py records /reports and /quality as it records /fhir). The reports are
+the ministry's and admins'.
 """
 
 import csv
@@ -102,8 +103,9 @@ async def quality_findings(
     state = request.app.state
     totals = await state.counters.facilities()
     broken = [r["rule"] for r in quality.rules(totals, {}, facility)]
+    scope = await state.scope_of(request)  # the one access decision: the facility's own
     rows = await quality.findings(
-        state.store, facility, broken, rule, resource_type, int(count), after
+        state.store, scope, broken, rule, resource_type, int(count), after
     )
     more = len(rows) == int(count)
     return JSONResponse({"records": rows, "next": rows[-1]["record"] if more else None})
@@ -237,7 +239,7 @@ async def facility_quality_report(
     caller: Analyst,
     day: Annotated[str | None, Query(alias="date")] = None,
 ) -> Response:
-    """One facility's scores, the rules that cost it points and example records of each."""
+    """One facility's scores and the rules that cost it points, with their counts."""
     state = request.app.state
     on = day_param(day)
     report = await scores.quality(
@@ -248,4 +250,4 @@ async def facility_quality_report(
     counted = (await coverage.figures(state.counters, on)).get(facility, coverage.Figures())
     validator = validator_for(state.settings.country)
     row = report["facilities"][0]
-    return JSONResponse(await scores.facility_quality(row, counted, state.store, validator))
+    return JSONResponse(scores.facility_quality(row, counted, validator))

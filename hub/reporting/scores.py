@@ -12,8 +12,8 @@ the counters alone (hub/reporting/counters.py): no record is read to score.
 
 The composite is the mean of the axes a facility has figures for; facilities are ranked by it,
 nationally and within their province. Each score drills down to the rules that cost points
-(the counters of records breaking each rule), and those to the records (`/quality/findings`,
-and the facility report's examples).
+(the counters of records breaking each rule): counts only, for the ministry. The records
+themselves go to their own facility alone (`/quality/findings`).
 """
 
 from datetime import date, datetime, timedelta
@@ -22,12 +22,9 @@ from typing import Any
 from fhir_profiles.validator import Validator
 from hub.reporting.counters import Counters, rule_of
 from hub.reporting.coverage import Figures, Registered, Registry, snapshot
-from hub.store.resources import FINDING_KEY, ResourceStore
-from hub.store.scope import Scope
 
 AXES = ("correct", "sufficient", "clean", "live", "unified", "shared")
 SEVERITY_ORDER = {"error": 0, "warning": 1, "information": 2}
-EXAMPLES = 10
 Row = dict[str, Any]
 
 
@@ -119,7 +116,7 @@ async def quality(
     _ranked(summaries, "rank")
     national = _mean_scores(rows)
     return {
-        "date": at.date().isoformat(),
+        "date": counters.clock.day_of(at).isoformat(),
         "axes": list(AXES),
         "scope": {k: v for k, v in scope.items() if v},
         "national": {"scores": national, "composite": composite(national)},
@@ -142,9 +139,9 @@ def _row(f: Registered) -> Row:
     }
 
 
-async def facility_quality(row: Row, f: Figures, store: ResourceStore, validator: Validator) -> Row:
+def facility_quality(row: Row, f: Figures, validator: Validator) -> Row:
     """One facility's scores (its row of the quality report) with the rules that cost it
-    points, worst first, and examples of the records breaking each: what to fix."""
+    points, worst first, and how many of its records break each."""
     catalogue = validator.rules()
     checked = max(f.q.get("checked", 0), 1)
     worst: list[Row] = []
@@ -163,12 +160,4 @@ async def facility_quality(row: Row, f: Figures, store: ResourceStore, validator
             }
         )
     worst.sort(key=lambda r: (SEVERITY_ORDER.get(r["severity"], 3), -r["records"], r["rule"]))
-    for item in worst[:EXAMPLES]:
-        found = await store.find(
-            {"_hub.sv": f"{FINDING_KEY}{item['rule']}"},
-            Scope(facility=row["facility"]),
-            projection={"_id": 1, "resourceType": 1, "id": 1},
-            limit=EXAMPLES,
-        )
-        item["examples"] = [f"{s.resource_type}/{s.id}" for s in found]
     return row | {"checked": f.q.get("checked", 0), "worst_rules": worst}

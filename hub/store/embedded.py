@@ -1,4 +1,11 @@
-"""Run the embedded MongoDB-wire database (SecantusDB) as a child process of the hub."""
+"""Run the embedded MongoDB-wire database (SecantusDB) as a child process of the hub.
+
+On disk it requires authentication (SCRAM-SHA-256): only the hub, which holds the password in
+a file of the data folder that only its user may read, reaches the records. The first start
+on a folder creates that user; during that one start the server accepts no connection but
+the hub's own, proven by a client certificate made for the occasion (mutual TLS), so there is
+no moment in which another local user could connect unauthenticated.
+"""
 
 import atexit
 import contextlib
@@ -6,8 +13,11 @@ import ctypes
 import importlib.util
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -16,18 +26,32 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 MEMORY = ":memory:"
 # Inside a hub's data folder (EHRHUB_DATA_DIR): the database files and the server's log.
 HUB_DB_DIR = "db"
 HUB_DB_LOG = "db.log"
-# Loopback only: the embedded database has no authentication and serves this machine's hub.
+# Loopback only, and on disk with authentication: the embedded database serves this machine's
+# hub and no one else.
 HOST = "127.0.0.1"
 LOG_NAME = "secantus.log"
+# The hub's database user, and its password in this file of the database folder (mode 0600).
+USER = "ehrhub"
+CREDENTIALS_NAME = "hub-credentials.json"
+# What the hub does: read and write its databases, manage their indexes, read serverStatus.
+# Not root: the hub creates no users.
+USER_ROLES = ["readWriteAnyDatabase", "dbAdminAnyDatabase", "clusterMonitor"]
+PASSWORD_BYTES = 32
+OWNER_ONLY_FILE = 0o600
+OWNER_ONLY_FOLDER = 0o700
+_AUTHENTICATION_FAILED = 18
+# The provisioning start's certificates: used for a few seconds, then deleted.
+_CERTIFICATE_MINUTES = 60
 _PR_SET_PDEATHSIG = 1
 _PING_TIMEOUT_MS = 250
 _ADDRESS_TIMEOUT_MS = 2000
@@ -96,9 +120,15 @@ class EmbeddedMongo:
         port: int | None = None,
         timeout: float = 30.0,
         log_file: Path | None = None,
+        credentials_file: Path | None = None,
     ) -> None:
-        # None stands for the ephemeral store, which lives only as long as the server.
+        # None stands for the ephemeral store, which lives only as long as the server: it has
+        # no users (a restart, which enabling authentication takes, would lose them).
         self.data_dir = None if str(data_dir) == MEMORY else Path(data_dir)
+        self.credentials_file = None
+        if self.data_dir is not None:
+            self.credentials_file = credentials_file or self.data_dir / CREDENTIALS_NAME
+        self._password: str | None = None
         self.requested_port = port
         self.port = port
         self.timeout = timeout
@@ -111,9 +141,13 @@ class EmbeddedMongo:
 
     @property
     def uri(self) -> str | None:
-        """Return the connection string while the server runs."""
+        """Return the connection string while the server runs, with the hub's credentials
+        when it requires them."""
         if self._process is None:
             return None
+        return with_credentials(self._address(), self._password)
+
+    def _address(self) -> str:
         return f"mongodb://{HOST}:{self.port}/?directConnection=true"
 
     @property
@@ -137,27 +171,56 @@ class EmbeddedMongo:
                     f"cannot start the embedded database: port {self.port} on {HOST} is already "
                     "in use"
                 )
-            self._spawn()
+            if self.credentials_file is not None:
+                self._password = read_credentials(self.credentials_file)
         try:
-            self._wait_until_ready()
+            if self.credentials_file is not None and self._password is None:
+                self._provision(self.credentials_file)
+            with self._lock:
+                self._spawn(["--auth"] if self._password else [])
+            self._wait_until_ready(str(self.uri))
         except BaseException:
             self.stop()
             raise
         return str(self.uri)
 
+    def _provision(self, credentials_file: Path) -> None:
+        """Give the store the hub's user with a new password, then keep the password in
+        `credentials_file` (mode 0600). The server runs meanwhile without authentication but
+        accepts only TLS clients holding a certificate of a throw-away authority made here,
+        which only this process has: no one else can connect before the user exists."""
+        password = secrets.token_urlsafe(PASSWORD_BYTES)
+        folder = Path(tempfile.mkdtemp(prefix="ehrhub-provision-"))  # mode 0700
+        try:
+            tls = _provisioning_certificates(folder)
+            with self._lock:
+                self._spawn(
+                    [
+                        "--tls-cert-file", str(tls["server"]),
+                        "--tls-key-file", str(tls["server_key"]),
+                        "--tls-ca-file", str(tls["ca"]),
+                        "--tls-require-client-cert",
+                    ]
+                )  # fmt: skip
+            options: dict[str, Any] = {
+                "tls": True,
+                "tlsCAFile": str(tls["ca"]),
+                "tlsCertificateKeyFile": str(tls["client"]),
+            }
+            self._wait_until_ready(self._address(), **options)
+            client: MongoClient[dict[str, Any]]
+            with MongoClient(self._address(), **options) as client:
+                _set_user(client, password)
+            self._end_process()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        write_credentials(credentials_file, password)
+        self._password = password
+
     def stop(self) -> None:
         """Stop the server: SIGTERM, then SIGKILL if it lingers; do nothing if it is not running."""
         with self._lock:
-            process, self._process = self._process, None
-            if process is not None:
-                atexit.unregister(self.stop)
-                if process.poll() is None:
-                    process.terminate()
-                    try:
-                        process.wait(_STOP_GRACE_SECONDS)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                        process.wait()
+            self._end_process()
             if self._log is not None:
                 self._log.close()
                 self._log = None
@@ -178,10 +241,27 @@ class EmbeddedMongo:
     ) -> None:
         self.stop()
 
-    def _spawn(self) -> None:
-        """Launch the server process with its output going to the log file."""
+    def _end_process(self) -> None:
+        """Stop the server process, if one runs: SIGTERM, then SIGKILL if it lingers."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        atexit.unregister(self.stop)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(_STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def _spawn(self, options: list[str]) -> None:
+        """Launch the server process with these options and its output going to the log."""
         if self.data_dir is not None:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # The store's files hold every record: the hub's user alone may read them.
+            self.data_dir.mkdir(mode=OWNER_ONLY_FOLDER, parents=True, exist_ok=True)
+            if self.data_dir.stat().st_uid == os.geteuid():
+                self.data_dir.chmod(OWNER_ONLY_FOLDER)
         if self.log_file is None:
             if self.data_dir is not None:
                 self.log_file = self.data_dir / LOG_NAME
@@ -191,8 +271,14 @@ class EmbeddedMongo:
                 self.log_file = Path(name)
                 self._temporary_log = True
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_file.open("ab")
-        self._log_start = self._log.tell()
+        if self._log is None:
+            descriptor = os.open(
+                self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, OWNER_ONLY_FILE
+            )
+            with contextlib.suppress(OSError):  # a log of an earlier hub, readable by others
+                os.fchmod(descriptor, OWNER_ONLY_FILE)
+            self._log = os.fdopen(descriptor, "ab")
+            self._log_start = self._log.tell()
         command = [
             sys.executable,
             "-m",
@@ -205,6 +291,7 @@ class EmbeddedMongo:
             MEMORY if self.data_dir is None else str(self.data_dir),
             "--log-level",
             "WARNING",
+            *options,
         ]
         # A new session keeps a terminal's Ctrl-C away from the database, so the hub can finish
         # its requests before it stops the database itself.
@@ -218,15 +305,17 @@ class EmbeddedMongo:
         )
         atexit.register(self.stop)
 
-    def _wait_until_ready(self) -> None:
-        """Wait until the server we started answers, or fail with the tail of its log."""
+    def _wait_until_ready(self, uri: str, **options: Any) -> None:
+        """Wait until the server we started answers at `uri`, or fail with the tail of its
+        log; fail at once if it refuses the hub's credentials."""
         process = self._process
         assert process is not None
         deadline = time.monotonic() + self.timeout
         client: MongoClient[dict[str, object]] = MongoClient(
-            str(self.uri),
+            uri,
             serverSelectionTimeoutMS=_PING_TIMEOUT_MS,
             connectTimeoutMS=_PING_TIMEOUT_MS,
+            **options,
         )
         try:
             while True:
@@ -236,10 +325,20 @@ class EmbeddedMongo:
                         f"the embedded database exited during start-up (exit code {code})"
                         f"{self._log_tail()}"
                     )
-                with contextlib.suppress(PyMongoError):
+                try:
                     # Another server may hold the port until ours fails to bind: check it is ours.
                     if client.admin.command("serverStatus").get("pid") == process.pid:
                         return
+                except OperationFailure as error:
+                    if error.code == _AUTHENTICATION_FAILED:
+                        raise EmbeddedDatabaseError(
+                            f"the embedded database refused the hub's credentials in "
+                            f"{self.credentials_file} (its users were changed, or the file is "
+                            f"another store's): remove that file and start again, and the hub "
+                            f"sets a new password"
+                        ) from None
+                except PyMongoError:
+                    pass
                 if time.monotonic() > deadline:
                     raise EmbeddedDatabaseError(
                         f"the embedded database did not answer on port {self.port} within "
@@ -272,11 +371,13 @@ ADDRESS_FILE = "embedded.json"
 
 
 def publish_address(folder: Path, uri: str, pid: int) -> Path:
-    """Write where the embedded database of this data folder answers; return the file."""
+    """Write where the embedded database of this data folder answers (without its
+    credentials, which stay in their own file); return the file."""
     path = folder / ADDRESS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"uri": uri, "pid": pid, "hub_pid": os.getpid()}))
+    address = with_credentials(uri, None)
+    temporary.write_text(json.dumps({"uri": address, "pid": pid, "hub_pid": os.getpid()}))
     temporary.replace(path)
     return path
 
@@ -290,12 +391,14 @@ def withdraw_address(folder: Path) -> None:
 
 
 def running_address(folder: Path) -> str | None:
-    """Return the URI of the embedded database a running hub holds for this data folder, when
-    its address file names a live server that answers as that process; None otherwise."""
+    """Return the URI (with the hub's credentials) of the embedded database a running hub holds
+    for this data folder, when its address file names a live server that answers as that
+    process; None otherwise."""
     try:
         address = json.loads((folder / ADDRESS_FILE).read_text())
         uri, pid = str(address["uri"]), int(address["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+        uri = with_credentials(uri, read_credentials(folder / HUB_DB_DIR / CREDENTIALS_NAME))
+    except (OSError, ValueError, KeyError, TypeError, EmbeddedDatabaseError):
         return None
     if pid <= 0:
         return None
@@ -315,3 +418,119 @@ def running_address(folder: Path) -> str | None:
     finally:
         client.close()
     return uri if answered == pid else None
+
+
+def read_credentials(path: Path) -> str | None:
+    """Return the hub's database password kept in `path`, or None if there is no such file;
+    refuse a file that group or others may read."""
+    try:
+        mode = path.stat().st_mode
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise EmbeddedDatabaseError(
+            f"cannot read the database credentials {path}: {error}"
+        ) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise EmbeddedDatabaseError(
+            f"the database credentials {path} have mode {stat.S_IMODE(mode):04o}: make them the "
+            f"hub's alone (chmod 600 {path})"
+        )
+    password = document.get("password") if isinstance(document, dict) else None
+    if not isinstance(password, str) or not password:
+        raise EmbeddedDatabaseError(f"{path} holds no password: remove it and start again")
+    return password
+
+
+def write_credentials(path: Path, password: str) -> None:
+    """Keep the hub's database password in `path`, readable by this user only (mode 0600)."""
+    path.parent.mkdir(mode=OWNER_ONLY_FOLDER, parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+    with os.fdopen(handle, "w") as file:
+        json.dump({"user": USER, "password": password}, file)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(name, path)
+
+
+def with_credentials(uri: str, password: str | None) -> str:
+    """Return a mongodb:// URI carrying the hub's user and password (none: no credentials)."""
+    parts = urlsplit(uri)
+    host = parts.netloc.rpartition("@")[2]
+    options = [(k, v) for k, v in parse_qsl(parts.query) if k != "authSource"]
+    if password is None:
+        return urlunsplit(parts._replace(netloc=host, query=urlencode(options)))
+    netloc = f"{quote(USER, safe='')}:{quote(password, safe='')}@{host}"
+    query = urlencode([*options, ("authSource", "admin")])
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def redacted(uri: str) -> str:
+    """Return a URI fit to print: its password, if any, replaced by ***."""
+    parts = urlsplit(uri)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return uri
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))
+
+
+def _set_user(client: MongoClient[dict[str, Any]], password: str) -> None:
+    """Create the hub's user with this password, or give the existing one this password."""
+    found = client.admin.command("usersInfo", USER).get("users")
+    command = "updateUser" if found else "createUser"
+    client.admin.command(command, USER, pwd=password, roles=USER_ROLES)
+
+
+def _provisioning_certificates(folder: Path) -> dict[str, Path]:
+    """Make a throw-away certificate authority, a server certificate for the loopback address
+    and a client certificate, in `folder`; return their files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(
+        name: str, key: ec.EllipticCurvePrivateKey, signer: ec.EllipticCurvePrivateKey, ca: bool
+    ) -> bytes:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ehrhub-provision")]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(minutes=_CERTIFICATE_MINUTES))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if name == "server":
+            address = x509.IPAddress(ipaddress.ip_address(HOST))
+            builder = builder.add_extension(x509.SubjectAlternativeName([address]), critical=False)
+        return builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+    def private(key: ec.EllipticCurvePrivateKey) -> bytes:
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    authority, server, client = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    files = {
+        "ca": certificate("ehrhub-provision", authority, authority, ca=True),
+        "server": certificate("server", server, authority, ca=False),
+        "server_key": private(server),
+        "client": certificate("ehrhub", client, authority, ca=False) + private(client),
+    }
+    paths = {}
+    for name, content in files.items():
+        path = folder / f"{name}.pem"
+        path.touch(mode=OWNER_ONLY_FILE)
+        path.write_bytes(content)
+        paths[name] = path
+    return paths

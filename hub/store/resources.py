@@ -6,7 +6,7 @@ one document write; updating or deleting one costs two. Internal fields live und
 never leave the store.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,8 +17,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from consent import security_labels
+from hub.core.clock import Clock
 from hub.store.mongo import Mongo
-from hub.store.scope import Scope, visibility_keys
+from hub.store.scope import SHARED, Scope, patients_of, visibility_keys
 
 INTERNAL = ("_id", "_hub")
 # The search key of a record that breaks a national-profile rule (`_hub.sv`): the records
@@ -33,6 +34,8 @@ _FIRST_WINDOW = timedelta(seconds=1)
 _WINDOW_GROWTH = 4
 _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 _SLACK = timedelta(seconds=5)  # clocks of several hub processes differ a little
+# `_hub.by` of a version the person it is about wrote through their own login.
+PERSON = "person"
 # MongoDB's codes for a write that raced another transaction on the same document.
 _CONFLICT_CODES = {11000, 112, 251}
 
@@ -79,6 +82,21 @@ class Stored:
         return bool(self.doc["_hub"].get("del"))
 
     @property
+    def patients(self) -> frozenset[str]:
+        """Return the ids of the Patients whose records this version is (itself for one)."""
+        return patients_of(self.doc["_hub"].get("see") or ())
+
+    @property
+    def shared(self) -> bool:
+        """Tell whether the version is reference data every caller with a token may read."""
+        return SHARED in (self.doc["_hub"].get("see") or ())
+
+    @property
+    def by_person(self) -> bool:
+        """Tell whether the person the record is about wrote this version themselves."""
+        return self.doc["_hub"].get("by") == PERSON
+
+    @property
     def method(self) -> str:
         return str(self.doc["_hub"].get("m", "PUT"))
 
@@ -106,6 +124,8 @@ class Write:
     facility: str | None = None
     # Its findings against the national profiles and its quality flags (`_hub.q`).
     quality: dict[str, Any] | None = None
+    # PERSON when the person the record is about writes it through their own login (`_hub.by`).
+    author: str | None = None
 
 
 def key(resource_type: str, resource_id: str) -> str:
@@ -146,8 +166,15 @@ def _conflicts() -> Iterator[None]:
 class ResourceStore:
     """Reads and writes resources; the only code that touches their collections."""
 
-    def __init__(self, mongo: Mongo, index_keys: Callable[[dict[str, Any]], list[str]]) -> None:
+    def __init__(
+        self,
+        mongo: Mongo,
+        index_keys: Callable[[dict[str, Any]], list[str]],
+        clock: Clock | None = None,
+    ) -> None:
         self.mongo = mongo
+        # Every version is stamped with this clock's now (tests set it to cross a day).
+        self.clock = clock or Clock(UTC)
         # The search values of a resource, written with it into `_hub.sv`.
         self.index_keys = index_keys
         # How many writes of what decides visibility (Patient, Consent, Organization) this
@@ -165,7 +192,9 @@ class ResourceStore:
         doc = await self.mongo.resources.find_one(
             scope.apply({"_id": key(resource_type, resource_id)}), session=session
         )
-        return Stored(doc) if doc and scope.admits(doc) else None
+        if doc is None or not (await scope.admit([(doc, None)]))[0]:
+            return None
+        return Stored(doc)
 
     async def currents(
         self, keys: list[str], scope: Scope, session: AsyncClientSession | None = None
@@ -174,7 +203,8 @@ class ResourceStore:
         if not keys:
             return {}
         cursor = self.mongo.resources.find(scope.apply({"_id": {"$in": keys}}), session=session)
-        return {doc["_id"]: Stored(doc) async for doc in cursor if scope.admits(doc)}
+        docs = await scope.admitted([doc async for doc in cursor])
+        return {doc["_id"]: Stored(dict(doc)) for doc in docs}
 
     async def version(
         self,
@@ -194,7 +224,9 @@ class ResourceStore:
             scope.apply({"_id": f"{key(resource_type, resource_id)}/_history/{version}"}),
             session=session,
         )
-        return Stored(doc) if doc and scope.admits(doc) else None
+        if doc is None or not (await scope.admit([(doc, current.doc)]))[0]:
+            return None
+        return Stored(doc)
 
     async def instance_history(
         self,
@@ -219,7 +251,9 @@ class ResourceStore:
         ]
         if older:
             cursor = self.mongo.history.find(scope.apply({"_id": {"$in": older}}), session=session)
-            found += [Stored(doc) async for doc in cursor if scope.admits(doc)]
+            docs = [doc async for doc in cursor]
+            verdicts = await scope.admit([(doc, current.doc) for doc in docs])
+            found += [Stored(d) for d, shown in zip(docs, verdicts, strict=True) if shown]
         return sorted(found, key=lambda s: s.version, reverse=True)
 
     async def type_history(
@@ -232,11 +266,32 @@ class ResourceStore:
         session: AsyncClientSession | None = None,
         current_only: bool = False,
     ) -> list[Stored]:
-        """Return up to `count` versions of a type's resources, newest first; with
-        `current_only`, the type's current, undeleted resources.
+        """Return up to `count` versions of a type's resources that the scope admits, newest
+        first; with `current_only`, the type's current, undeleted resources.
 
         Versions are ordered by (time, key), so that versions written in the same millisecond
         still have a place; `after` is the (time, key) of the last version already seen.
+        """
+        found: list[Stored] = []
+        batches = self._backwards(resource_type, scope, since, after, count, session, current_only)
+        async for batch in batches:
+            found += await self._admitted_versions(batch, scope, session)
+            if len(found) >= count:
+                break
+        return found[:count]
+
+    async def _backwards(
+        self,
+        resource_type: str,
+        scope: Scope,
+        since: datetime | None,
+        after: tuple[datetime, str] | None,
+        count: int,
+        session: AsyncClientSession | None,
+        current_only: bool,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Yield the type's versions older than `after`, newest first, `count` at most a batch.
+
         The embedded server sorts in memory whatever a query matches instead of walking the
         index in order, so versions are read in time windows growing backwards from the
         newest: a page costs what its windows hold, not what the whole type holds.
@@ -244,22 +299,29 @@ class ResourceStore:
         base: dict[str, Any] = {"resourceType": resource_type}
         current = {"_hub.del": {"$exists": False}} if current_only else None
         floor = max(since, _EPOCH) if since else _EPOCH
-        found: list[Stored] = []
-        if after is not None:
-            at, last_key = after
-            if at >= floor:
-                query = base | {"_hub.ts": at, "_id": {"$lt": last_key}}
-                found += await self._newest(query, scope, count, session, current)
-            top = at
-        else:
-            top = now() + _SLACK
+        at, last_key = after if after is not None else (self.clock.now() + _SLACK, None)
         width = _FIRST_WINDOW
-        while len(found) < count and top > floor:
-            bottom = max(top - width, floor)
-            window = base | {"_hub.ts": {"$gte": bottom, "$lt": top}}
-            found += await self._newest(window, scope, count - len(found), session, current)
-            top, width = bottom, width * _WINDOW_GROWTH
-        return found[:count]
+        while True:
+            if last_key is not None and at >= floor:
+                # The rest of the cursor's millisecond first.
+                same = base | {"_hub.ts": at, "_id": {"$lt": last_key}}
+                batch = await self._newest(same, scope, count, session, current)
+                if batch:
+                    yield batch
+                if len(batch) == count:
+                    at, last_key = batch[-1]["_hub"]["ts"], batch[-1]["_id"]
+                    continue
+            if at <= floor:
+                return
+            bottom = max(at - width, floor)
+            window = base | {"_hub.ts": {"$gte": bottom, "$lt": at}}
+            batch = await self._newest(window, scope, count, session, current)
+            if batch:
+                yield batch
+            if len(batch) == count:
+                at, last_key = batch[-1]["_hub"]["ts"], batch[-1]["_id"]
+            else:
+                at, last_key, width = bottom, None, width * _WINDOW_GROWTH
 
     async def _newest(
         self,
@@ -268,10 +330,10 @@ class ResourceStore:
         count: int,
         session: AsyncClientSession | None,
         current: dict[str, Any] | None = None,
-    ) -> list[Stored]:
-        """Return the newest `count` versions matching a query, current and superseded ones;
-        given `current`, the current versions meeting it."""
-        found: list[Stored] = []
+    ) -> list[dict[str, Any]]:
+        """Return the newest `count` versions matching a query narrowed to the scope, current
+        and superseded ones; given `current`, the current versions meeting it."""
+        found: list[dict[str, Any]] = []
         order = [("_hub.ts", DESCENDING), ("_id", DESCENDING)]
         collections = (
             [self.mongo.resources] if current else [self.mongo.resources, self.mongo.history]
@@ -279,9 +341,29 @@ class ResourceStore:
         query = query | (current or {})
         for collection in collections:
             cursor = collection.find(scope.apply(query), session=session).sort(order).limit(count)
-            found += [Stored(doc) async for doc in cursor if scope.admits(doc)]
-        found.sort(key=lambda s: (s.timestamp, s.doc["_id"]), reverse=True)
+            found += [doc async for doc in cursor]
+        found.sort(key=lambda d: (d["_hub"]["ts"], d["_id"]), reverse=True)
         return found[:count]
+
+    async def _admitted_versions(
+        self, docs: list[dict[str, Any]], scope: Scope, session: AsyncClientSession | None
+    ) -> list[Stored]:
+        """Return the versions the scope admits, each judged with its record's current
+        version: what a later version hides stays hidden in history."""
+        if scope.judge is None:
+            return [Stored(d) for d in docs]
+        keys = {d["_id"]: d["_id"].split("/_history/")[0] for d in docs}
+        superseded = sorted({k for v, k in keys.items() if v != k})
+        currents: dict[str, dict[str, Any]] = {}
+        if superseded:
+            cursor = self.mongo.resources.find(
+                scope.apply({"_id": {"$in": superseded}}), session=session
+            )
+            currents = {doc["_id"]: doc async for doc in cursor}
+        # A superseded version whose current one lies outside the scope is not shown.
+        judged = [d for d in docs if keys[d["_id"]] == d["_id"] or keys[d["_id"]] in currents]
+        verdicts = await scope.admit([(d, currents.get(keys[d["_id"]])) for d in judged])
+        return [Stored(d) for d, shown in zip(judged, verdicts, strict=True) if shown]
 
     async def find(
         self,
@@ -294,22 +376,18 @@ class ResourceStore:
     ) -> list[Stored]:
         """Return the current, undeleted resources a query finds (at most `limit`, if given,
         in `sort` order)."""
-        # A scope's last test may refuse some of what the database finds: then the limit is
-        # counted here, on what passes.
+        # The judge may refuse some of what the database finds: then the limit is counted
+        # here, on what it admits.
         cursor = self.mongo.resources.find(
             scope.apply(query),
             scope.projection(projection),
             session=session,
-            limit=limit if scope.check is None else 0,
+            limit=limit if scope.judge is None else 0,
             sort=sort,
         )
-        found: list[Stored] = []
-        async for doc in cursor:
-            if not doc.get("_hub", {}).get("del") and scope.admits(doc):
-                found.append(Stored(doc))
-                if len(found) == limit:
-                    break
-        return found
+        docs = [doc async for doc in cursor if not doc.get("_hub", {}).get("del")]
+        found = [Stored(dict(doc)) for doc in await scope.admitted(docs)]
+        return found[:limit] if limit else found
 
     async def held_elsewhere(
         self, keys: list[str], scope: Scope, session: AsyncClientSession | None = None
@@ -321,7 +399,11 @@ class ResourceStore:
         cursor = self.mongo.resources.find(
             scope.outside({"_id": {"$in": keys}}), {"_id": 1}, session=session
         )
-        return sorted([doc["_id"] async for doc in cursor])
+        outside = sorted([doc["_id"] async for doc in cursor])
+        if scope.facility is None and outside:  # a person: what they may see is theirs
+            seen = await self.currents(outside, scope, session)
+            outside = [k for k in outside if k not in seen]
+        return outside
 
     async def search_layout(self) -> str | None:
         """Return the layout the stored search keys were written in, if recorded."""
@@ -379,7 +461,7 @@ class ResourceStore:
 
         Raises VersionConflict if any previous version is no longer current.
         """
-        when = when or now()
+        when = when or self.clock.now()
         stamp = instant(when)
         inserts: list[dict[str, Any]] = []
         moves: list[dict[str, Any]] = []
@@ -432,6 +514,8 @@ class ResourceStore:
         facility = w.facility or (w.previous.facility if w.previous else None)
         if facility is not None:
             internal["fac"] = facility
+        if w.author is not None:
+            internal["by"] = w.author
         if w.resource is None:
             internal["del"] = True
         else:

@@ -1,8 +1,14 @@
-"""The one place through which every store query is scoped to what its caller may see."""
+"""The one place through which every store query is scoped to what its caller may see.
 
-from collections.abc import Callable, Mapping
+A scope narrows each query in the database by the records' visibility keys (index-backed),
+then hands every version found to its judge: the one access decision (hub/access/decision.py)
+that says whether the caller may see it. Nothing is shown, counted or followed that the judge
+did not admit.
+"""
+
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hub.search.extract import COMPARTMENT
 
@@ -24,9 +30,10 @@ SHARED_TYPES = frozenset(
     }
 )
 SHARED = "shared"
-# The fields a scope's `check` reads, added to the projection of a read that has one.
-CHECKED_FIELDS = ("resourceType", FACILITY_FIELD, SEE_FIELD, "_hub.labels")
 _COMPARTMENT_PREFIX = f"{COMPARTMENT}Patient/"
+_PATIENT_KEY = "p:"
+# The fields a judge reads of a record when it does not read it whole.
+_JUDGED_FIELDS = ("resourceType", "id", "_hub", "meta")
 
 
 def facility_key(code: str) -> str:
@@ -36,7 +43,13 @@ def facility_key(code: str) -> str:
 
 def patient_key(patient_id: str) -> str:
     """Return the visibility key of a Patient record and of what belongs to it."""
-    return f"p:{patient_id}"
+    return f"{_PATIENT_KEY}{patient_id}"
+
+
+def patients_of(see: Sequence[str]) -> frozenset[str]:
+    """Return the ids of the Patients whose records a version is, from its visibility keys."""
+    start = len(_PATIENT_KEY)
+    return frozenset(k[start:] for k in see if k.startswith(_PATIENT_KEY))
 
 
 def visibility_keys(
@@ -54,57 +67,83 @@ def visibility_keys(
     return sorted(keys)
 
 
+Version = Mapping[str, Any]
+
+
+class Judge(Protocol):
+    """The access decision of one request, as the store asks it."""
+
+    needs_content: bool  # whether deciding reads the records' content, not only `_hub`
+
+    async def admit(self, versions: Sequence[tuple[Version, Version | None]]) -> list[bool]:
+        """Tell, for each (version, its current version or None if it is current), whether
+        the caller may see it."""
+        ...
+
+
 @dataclass(frozen=True)
 class Scope:
-    """Whose records a query may touch: every read of the store passes through `apply`, and
-    what it finds through `admits`.
+    """Whose records a query may touch: every read of the store narrows its query with
+    `apply` and admits what it found with `admit`.
 
-    - Unrestricted (no facility, `sees` None): everything; only a hub that does not require
-      tokens, and the hub's own reads that decide what a caller may see, use it.
+    - Unrestricted (no facility, `sees` None, no judge): everything; only the hub's own reads
+      that decide what a caller may see use it.
     - A facility (`sees` None): the records attributed to it, as a facility system sees.
     - `sees`: the records carrying one of these visibility keys (and the facility's, if any):
-      shared reference data, the records of the patients the caller may see. `check`, when
-      given, is a last test of each record found (what a patient's consent allows of a
-      person's records, by type and security label); it reads only CHECKED_FIELDS.
-    Outside the scope a record looks absent. The database filter is one field more in the
-    query (never a top-level operator), so the query's own index still serves it.
+      shared reference data, the records of the persons the request may reach.
+    - `judge`: the caller's access decision, asked about every version the query finds.
+    The database filter is one field more in the query (never a top-level operator), so the
+    query's own index still serves it; outside the scope a record looks absent.
     """
 
     facility: str | None = None
     sees: frozenset[str] | None = None
-    check: Callable[[Mapping[str, Any]], bool] | None = field(default=None, compare=False)
+    judge: Judge | None = field(default=None, compare=False)
 
     @property
     def unrestricted(self) -> bool:
         """Tell whether the scope lets a query see everything."""
-        return self.facility is None and self.sees is None
+        return self.facility is None and self.sees is None and self.judge is None
 
     def apply(self, query: dict[str, Any]) -> dict[str, Any]:
         """Return the query narrowed to this scope."""
-        if self.unrestricted:
+        if self.facility is None and self.sees is None:
             return query
         if self.sees is None:
             return {**query, FACILITY_FIELD: self.facility}
         keys = self.sees | ({facility_key(self.facility)} if self.facility else set())
         return {**query, SEE_FIELD: {"$in": sorted(keys)}}
 
-    def admits(self, doc: Mapping[str, Any]) -> bool:
-        """Tell whether a record the narrowed query found passes the scope's last test."""
-        return self.check is None or self.check(doc)
+    async def admit(self, versions: Sequence[tuple[Version, Version | None]]) -> list[bool]:
+        """Tell, for each version found (with its current one when it is not current),
+        whether the caller may see it."""
+        if self.judge is None:
+            return [True] * len(versions)
+        return await self.judge.admit(versions)
+
+    async def admitted(self, docs: Sequence[Version]) -> list[Version]:
+        """Return the current versions found that the caller may see, in order."""
+        verdicts = await self.admit([(doc, None) for doc in docs])
+        return [doc for doc, shown in zip(docs, verdicts, strict=True) if shown]
 
     def projection(self, projection: dict[str, Any] | None) -> dict[str, Any] | None:
-        """Return a read's projection with the fields `admits` needs."""
-        if projection is None or self.check is None:
+        """Return a read's projection with what the judge needs (the whole record when it
+        reads content)."""
+        if projection is None or self.judge is None:
             return projection
-        wanted = [f for f in CHECKED_FIELDS if f.split(".")[0] not in projection]
-        return {**projection, **dict.fromkeys(wanted, 1)}
+        if self.judge.needs_content:
+            return None
+        kept = {k: v for k, v in projection.items() if k.split(".")[0] not in _JUDGED_FIELDS}
+        return kept | dict.fromkeys(_JUDGED_FIELDS, 1)
 
     def outside(self, query: dict[str, Any]) -> dict[str, Any]:
-        """Return the query narrowed to what lies outside this scope's own facility (nothing
-        if it has none): only for telling a writer that an id is taken, never for reading a
-        resource."""
-        if self.facility is None:
+        """Return the query narrowed to what lies outside this scope's own facility (all of it
+        for a scope without one, whose judge then says what is its caller's): only for telling
+        a writer that an id is taken, never for reading a resource."""
+        if self.unrestricted:
             return {**query, "_id": {"$in": []}}
+        if self.facility is None:
+            return query
         return {**query, FACILITY_FIELD: {"$ne": self.facility}}
 
 

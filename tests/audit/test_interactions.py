@@ -3,8 +3,10 @@ entities (what was returned or written, and whose record it is). Real HTTP, real
 
 import base64
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
+import pytest
 from audit.helpers import Who, agent_id, caller, entities, events_of, subtype
 from support import observation, patient, unique
 
@@ -168,3 +170,60 @@ async def test_no_token_secret_or_body_is_stored(app: Any, client: httpx.AsyncCl
     assert body["identifier"][0]["value"] not in stored
     assert f"family={name}" in stored  # the query string is kept, the body is not
     assert "access_token=%2A%2A%2A" in stored
+
+
+# Every parameter that could carry a credential, spelled as the hub's SECRET_PARAMS are, and
+# one in capitals: each is checked on its own, so that a list left short fails here.
+CREDENTIAL_PARAMS = [
+    "access_token",
+    "token",
+    "client_secret",
+    "client_assertion",
+    "password",
+    "code",
+    "CLIENT_SECRET",
+]
+
+
+@pytest.mark.parametrize("name", CREDENTIAL_PARAMS)
+async def test_credentials_in_the_query_are_blanked(
+    app: Any, client: httpx.AsyncClient, name: str
+) -> None:
+    who = await caller(app, client, "facility")
+    auditor = await caller(app, client, "auditor")
+    secret = unique("s3cret")
+    await client.get(
+        f"/fhir/Observation?subject=Patient/x1&{name}={secret}&_count=1", headers=who.headers
+    )
+    [stored] = await events_of(app, who.client_id)
+    assert secret not in repr(stored)
+    r = await client.get(f"/fhir/AuditEvent/{stored['id']}", headers=auditor.headers)
+    [query] = [e["query"] for e in r.json()["entity"] if "query" in e]
+    recorded = base64.b64decode(query).decode()
+    assert secret not in recorded
+    assert parse_qsl(recorded) == [("subject", "Patient/x1"), (name, "***"), ("_count", "1")]
+
+
+async def test_what_a_batch_read_or_search_returns_is_listed(
+    app: Any, client: httpx.AsyncClient
+) -> None:
+    facility = await caller(app, client, "facility")
+    held = await client.post("/fhir/Patient", json=patient(), headers=facility.headers)
+    patient_id = held.json()["id"]
+    written = await client.post(
+        "/fhir/Observation", json=observation(f"Patient/{patient_id}"), headers=facility.headers
+    )
+    observation_id = written.json()["id"]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"request": {"method": "GET", "url": f"Observation?patient=Patient/{patient_id}"}},
+            {"request": {"method": "GET", "url": f"Observation/{observation_id}/_history"}},
+        ],
+    }
+    response = await client.post("/fhir", json=bundle, headers=facility.headers)
+    assert response.status_code == 200, response.text
+    [event] = [e for e in await events_of(app, facility.client_id) if subtype(e) == "batch"]
+    assert f"Observation/{observation_id}" in entities(event, "4")
+    assert f"Patient/{patient_id}" in entities(event, "1")

@@ -1,7 +1,7 @@
 """GET /fhir/AuditEvent: by patient, agent and date, newest first, paged; auditors see all,
 a patient only events about their own records, other callers with a token nothing."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -52,17 +52,20 @@ async def test_search_by_patient_agent_and_date(app: Any, client: httpx.AsyncCli
     assert ids(page.json()) + ids(rest.json()) == ids(r.json())
     assert not [x for x in rest.json()["link"] if x["relation"] == "next"]
 
-    today = datetime.now(UTC).date()
-    for date, expected in [
-        (f"ge{today}", 3),
-        (f"le{today - timedelta(days=1)}", 0),
-        (f"gt{today}", 0),
-        (f"{today}", 3),
+    # The days the events were recorded on (UTC), not today's: a run may cross midnight.
+    days = [date.fromisoformat(e["resource"]["recorded"][:10]) for e in r.json()["entry"]]
+    first, last = min(days), max(days)
+    for when, expected in [
+        (f"ge{first}", 3),
+        (f"le{first - timedelta(days=1)}", 0),
+        (f"gt{last}", 0),
+        (f"{first}", days.count(first)),
+        (f"{last}", days.count(last)),
     ]:
-        r = await client.get(
-            f"/fhir/AuditEvent?agent={facility.client_id}&date={date}", headers=auditor.headers
+        found = await client.get(
+            f"/fhir/AuditEvent?agent={facility.client_id}&date={when}", headers=auditor.headers
         )
-        assert len(r.json().get("entry", [])) == expected, date
+        assert len(found.json().get("entry", [])) == expected, when
     bad = await client.get("/fhir/AuditEvent?date=yesterday", headers=auditor.headers)
     assert bad.status_code == 400
     unknown = await client.get("/fhir/AuditEvent?subtype=read", headers=auditor.headers)

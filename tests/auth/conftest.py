@@ -1,8 +1,8 @@
 """A second hub on the session's database, with a probe route, and a client of it that sends
 no token unless a test gives one.
 
-It shares the database (and so the identities and signing key) with the app of
-tests/conftest.py, as hub processes on one database do.
+It shares the database (and so the identities) and the token key file with the app of
+tests/conftest.py, as the hub processes of one deployment do.
 """
 
 from collections.abc import AsyncIterator

@@ -61,8 +61,11 @@ def declare(client: httpx.AsyncClient, token: str | None, **form: str) -> Any:
     return client.post(BREAK_GLASS, data=form, headers=headers)
 
 
-async def emergency_token(client: httpx.AsyncClient, token: str, reason: str) -> str:
-    """Declare an emergency with an ordinary token; return the break-the-glass token."""
-    declared = await declare(client, token, reason=reason)
+async def emergency_token(
+    client: httpx.AsyncClient, token: str, reason: str, patient: str = "Patient/in-emergency"
+) -> str:
+    """Declare an emergency about a patient with an ordinary token; return the
+    break-the-glass token."""
+    declared = await declare(client, token, reason=reason, patient=patient)
     assert declared.status_code == 200, declared.text
     return str(declared.json()["access_token"])

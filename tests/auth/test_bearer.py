@@ -15,7 +15,6 @@ from auth.helpers import bearer, challenge, register, token_for
 from support import FHIR_JSON, hub_client, patient
 
 from hub.app import create_app
-from hub.auth.tokens import signing_key
 from hub.settings import Settings
 
 
@@ -32,8 +31,8 @@ async def crafted(app: Any, identity: Any, **claims: Any) -> str:
         "scope": "system/*.cruds",
         "role": str(identity.role),
     } | claims
-    key = await signing_key(app.state.mongo.meta)
-    return jwt.encode(payload, key, algorithm="HS256")
+    key = app.state.auth.tokens.keys.signing()
+    return jwt.encode(payload, key.secret, algorithm="HS256", headers={"kid": key.kid})
 
 
 def tampered(token: str, **changes: Any) -> str:
@@ -130,11 +129,10 @@ async def test_a_token_missing_a_claim(secured_app: Any, secured: httpx.AsyncCli
     token = await crafted(secured_app, identity, role=None)
     payload = jwt.decode(token, options={"verify_signature": False})
     payload.pop("role")
-    key = await signing_key(secured_app.state.mongo.meta)
+    key = secured_app.state.auth.tokens.keys.signing()
+    unsigned = jwt.encode(payload, key.secret, algorithm="HS256", headers={"kid": key.kid})
 
-    response = await secured.get(
-        "/fhir/Patient", headers=bearer(jwt.encode(payload, key, algorithm="HS256"))
-    )
+    response = await secured.get("/fhir/Patient", headers=bearer(unsigned))
 
     invalid_token(response, "'role'")
 

@@ -6,8 +6,18 @@ import asyncio
 from typing import Any
 
 import httpx
+import jwt
 import pytest
-from auth.helpers import BREAK_GLASS, bearer, challenge, claims_of, declare, register, token_for
+from auth.helpers import (
+    BREAK_GLASS,
+    bearer,
+    challenge,
+    claims_of,
+    declare,
+    emergency_token,
+    register,
+    token_for,
+)
 from pymongo.errors import ConnectionFailure
 from support import FHIR_JSON, patient, unique, winning_index
 
@@ -15,6 +25,8 @@ from hub.auth.identities import Identity
 
 REPORT = "/audit/break-glass"
 REASON = "Unconscious patient in the emergency room, no relatives reachable"
+# Whom the declarations of tests that do not look at the patient are about.
+SOMEONE = "Patient/someone-in-emergency"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 JTI = "urn:ietf:params:oauth:jti:"
 
@@ -158,7 +170,7 @@ async def test_an_expired_break_glass_token_is_refused(
     brief = authority.settings.model_copy(update={"break_glass_seconds": 1})
     monkeypatch.setattr(authority, "settings", brief)
     _, ordinary = await clinician(secured_app, secured)
-    r = await declare(secured, ordinary, reason=REASON)
+    r = await declare(secured, ordinary, reason=REASON, patient=SOMEONE)
     assert r.status_code == 200 and r.json()["expires_in"] == 1, r.text
     await asyncio.sleep(1.2)
     expired = await secured.get("/fhir/Patient", headers=bearer(r.json()["access_token"]))
@@ -170,12 +182,12 @@ async def test_a_break_glass_token_cannot_renew_itself(
     secured_app: Any, secured: httpx.AsyncClient
 ) -> None:
     _, ordinary = await clinician(secured_app, secured)
-    first = await declare(secured, ordinary, reason=REASON)
+    first = await declare(secured, ordinary, reason=REASON, patient=SOMEONE)
     assert first.status_code == 200, first.text
-    again = await declare(secured, first.json()["access_token"], reason=REASON)
+    again = await declare(secured, first.json()["access_token"], reason=REASON, patient=SOMEONE)
     refused(again, 403, "cannot declare another emergency")
     # A new declaration needs an ordinary token.
-    assert (await declare(secured, ordinary, reason=REASON)).status_code == 200
+    assert (await declare(secured, ordinary, reason=REASON, patient=SOMEONE)).status_code == 200
 
 
 async def test_requests_under_it_are_flagged_with_its_jti(
@@ -304,7 +316,7 @@ async def test_no_emergency_access_without_its_record(
     trail = secured_app.state.audit
     try:
         secured_app.state.audit = Down()
-        r = await declare(secured, ordinary, reason=REASON)
+        r = await declare(secured, ordinary, reason=REASON, patient=SOMEONE)
     finally:
         secured_app.state.audit = trail
     refused(r, 503, "no emergency access is granted")
@@ -319,3 +331,62 @@ async def test_the_report_reads_by_the_btg_index(secured_app: Any) -> None:
         {"_hub.btg": {"$in": ["declaration", "access"]}},
     ]:
         assert winning_index(await audit.find(predicate).explain()) == "btg", predicate
+
+
+# --- one person: the token is bound to the Patient it was declared for -----------------------
+
+
+async def test_a_declaration_names_its_patient(
+    secured_app: Any, secured: httpx.AsyncClient
+) -> None:
+    _, token = await clinician(secured_app, secured)
+    for form in ({"reason": REASON}, {"reason": REASON, "patient": "   "}):
+        issue = refused(await declare(secured, token, **form), 400, "patient is required")
+        assert issue["expression"] == ["patient"]
+    assert (await declare(secured, token, reason=REASON, patient=SOMEONE)).status_code == 200
+
+
+async def test_the_token_carries_its_patient_to_the_caller(
+    secured_app: Any, secured: httpx.AsyncClient
+) -> None:
+    _, ordinary = await clinician(secured_app, secured)
+    pid = unique("p")
+    r = await declare(secured, ordinary, reason=REASON, patient=pid)
+    assert r.status_code == 200, r.text
+    emergency = r.json()["access_token"]
+
+    assert claims_of(emergency)["btg_patient"] == f"Patient/{pid}"
+    assert "btg_patient" not in claims_of(ordinary)
+    tokens = secured_app.state.auth.tokens
+    assert (await tokens.verify(emergency)).break_glass_patient == f"Patient/{pid}"
+    assert (await tokens.verify(ordinary)).break_glass_patient is None
+
+
+def signed_by_the_hub(app: Any, claims: dict[str, Any]) -> str:
+    """Sign claims with the hub's own signing key, as only the hub can."""
+    key = app.state.auth.tokens.keys.signing()
+    return jwt.encode(claims, key.secret, algorithm="HS256", headers={"kid": key.kid})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"btg_patient": None},
+        {"btg_patient": "Observation/1"},
+        {"btg_patient": ["Patient/a", "Patient/b"]},
+        {"purpose": None, "btg_reason": None},
+    ],
+    ids=["no-patient", "not-a-patient", "several", "patient-without-emergency"],
+)
+async def test_a_token_whose_patient_binding_is_wrong_is_refused(
+    secured_app: Any, secured: httpx.AsyncClient, change: dict[str, Any]
+) -> None:
+    """Even signed with the hub's key, an emergency token must name exactly one Patient, and
+    only an emergency token may name one."""
+    _, ordinary = await clinician(secured_app, secured)
+    emergency = await emergency_token(secured, ordinary, REASON, patient=SOMEONE)
+    claims = {k: v for k, v in (claims_of(emergency) | change).items() if v is not None}
+
+    r = await secured.get("/fhir/Patient", headers=bearer(signed_by_the_hub(secured_app, claims)))
+
+    refused(r, 401, "purpose is not one the hub issues")

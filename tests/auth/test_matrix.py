@@ -64,6 +64,7 @@ ROUTE_CLASSES: dict[tuple[str, str], str] = {
     ("GET", "/fhir/{resource_type}/{resource_id}/{compartment_type}"): "search",
     ("GET", "/fhir/{resource_type}/_history"): "search",
     ("GET", "/fhir/Patient/{patient_id}/$everything"): "everything",
+    ("GET", "/fhir/Patient/$everything"): "own-record",
     ("POST", "/fhir/{resource_type}"): "write",
     ("PUT", "/fhir/{resource_type}/{resource_id}"): "write",
     ("DELETE", "/fhir/{resource_type}/{resource_id}"): "write",
@@ -166,6 +167,7 @@ MATRIX: dict[str, tuple[Cell, ...]] = {
     "read":              (403,      OK,       OK,        403,      403,      OK),
     "search":            (403,      OK,       OK,        403,      403,      OK),
     "everything":        (403,      OK,       OK,        403,      403,      OK),
+    "own-record":        (403,      400,      400,       403,      403,      OK),
     "read-neighbour":    (403,      OK,       OK,        403,      403,      NOT_SHOWN),
     "read-elsewhere":    (403,      HIDDEN,   NOT_SHOWN, 403,      403,      NOT_SHOWN),
     "write":             (403,      OK,       403,       403,      403,      403),
@@ -369,6 +371,11 @@ async def own_reads(http: httpx.AsyncClient, world: World, role: str) -> list[Ca
 async def own_searches(http: httpx.AsyncClient, world: World, role: str) -> list[Case]:
     """Every kind of search finding the own Patient or an Observation about it."""
     return searches(world, world.patient, world.observation)
+
+
+async def own_record(http: httpx.AsyncClient, world: World, role: str) -> list[Case]:
+    """A person's own whole record, without naming a Patient: the patient role's only."""
+    return [Case("GET", "/fhir/Patient/$everything", target=world.patient)]
 
 
 async def own_everything(http: httpx.AsyncClient, world: World, role: str) -> list[Case]:
@@ -694,6 +701,7 @@ PREPARE: dict[str, Prepare] = {
     "read": own_reads,
     "search": own_searches,
     "everything": own_everything,
+    "own-record": own_record,
     "read-neighbour": neighbour_reads,
     "read-elsewhere": elsewhere_reads,
     "write": own_writes,

@@ -56,7 +56,7 @@ def test_check_letter_and_type() -> None:
     [
         (Role.FACILITY, "system/*.cruds"),
         (Role.CLINICIAN, "user/*.rs"),
-        (Role.PATIENT, "patient/*.rs"),
+        (Role.PATIENT, "patient/*.rs patient/Consent.cud"),
         (Role.AUDITOR, "user/AuditEvent.rs"),
         (Role.MINISTRY, ""),
         (

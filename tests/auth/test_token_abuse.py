@@ -20,8 +20,6 @@ from auth.helpers import bearer, challenge, claims_of, declare, emergency_token,
 from cryptography.hazmat.primitives.asymmetric import rsa
 from support import FHIR_JSON, observation, patient, unique
 
-from hub.auth.tokens import signing_key
-
 EMERGENCY_REASON = "Unconscious in the emergency room; no relative reachable"
 
 
@@ -38,8 +36,8 @@ def tampered(token: str, **changes: Any) -> str:
 
 async def signed(app: Any, claims: dict[str, Any], algorithm: str = "HS256") -> str:
     """Sign claims with the hub's own key (as only the hub can)."""
-    key = await signing_key(app.state.mongo.meta)
-    return jwt.encode(claims, key, algorithm=algorithm)
+    key = app.state.auth.tokens.keys.signing()
+    return jwt.encode(claims, key.secret, algorithm=algorithm, headers={"kid": key.kid})
 
 
 def normal_claims(client_id: str, role: str, **changes: Any) -> dict[str, Any]:

@@ -81,9 +81,9 @@ def error(resource: dict[str, Any]) -> MalformedConsent:
             "missing",
         ),
         (
-            {"type": "deny", "actor": [{"reference": {"reference": "Practitioner/1"}}]},
-            "Consent.provision.actor[0].reference.reference",
-            "only Organization actors",
+            {"type": "deny", "actor": [{"reference": {"reference": "CareTeam/1"}}]},
+            "Consent.provision.actor[0].reference",
+            "cannot list",
         ),
         (
             {
@@ -114,8 +114,8 @@ def error(resource: dict[str, Any]) -> MalformedConsent:
         ({"type": "deny", "actor": []}, "Consent.provision.actor", "non-empty array"),
         (
             {"type": "deny", "provision": [{"type": "deny", "code": [{"text": "x"}]}]},
-            "Consent.provision.provision[0].code",
-            "not supported",
+            "Consent.provision.provision[0].code[0].coding",
+            "text alone",
         ),
         (
             {"type": "deny", "action": [{"coding": [{"system": "x", "code": "access"}]}]},

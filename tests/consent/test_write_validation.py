@@ -79,9 +79,17 @@ async def own_patient(client: httpx.AsyncClient) -> str:
 # Consents the engine cannot read, with the element each refusal names and what it says.
 BAD_PROVISIONS = [
     (
-        {"type": "permit", "code": [{"coding": [{"system": "http://loinc.org", "code": "1"}]}]},
-        "Consent.provision.code",
-        "not supported",
+        {
+            "type": "permit",
+            "data": [{"meaning": "authoredby", "reference": {"reference": "Practitioner/x"}}],
+        },
+        "Consent.provision.data[0].meaning",
+        "authoredby cannot be enforced",
+    ),
+    (
+        {"period": {"end": "2030"}},
+        "Consent.provision.type",
+        "must state its type",
     ),
     (
         {"type": "permit", "provision": [{"class": [{"system": "x", "code": "y"}]}]},
@@ -99,9 +107,9 @@ BAD_PROVISIONS = [
         PURPOSE,
     ),
     (
-        {"type": "deny", "actor": [{"role": ROLE, "reference": {"reference": "Practitioner/p1"}}]},
-        "Consent.provision.actor[0].reference.reference",
-        "only Organization actors",
+        {"type": "deny", "actor": [{"role": ROLE, "reference": {"reference": "CareTeam/t1"}}]},
+        "Consent.provision.actor[0].reference",
+        "a CareTeam stands for clinicians and facilities",
     ),
     (
         {
@@ -233,8 +241,46 @@ async def test_good_consents_are_stored(
         # Absolute references under the hub's base are stored relative, and read so.
         consent(
             f"http://hub.test/fhir/{own_patient}",
-            {"period": {"end": "2030"}},
+            {"type": "permit", "period": {"end": "2030"}},
             policyRule={"coding": [{"system": ACT_CODE, "code": "OPTIN"}]},
+        ),
+        # R4's own form: a root without conditions takes its type from policyRule, and
+        # nested exceptions say theirs.
+        consent(
+            own_patient,
+            {
+                "provision": [
+                    {"type": "deny", "securityLabel": [{"system": ACT_CODE, "code": "HIV"}]}
+                ]
+            },
+            policyRule={"coding": [{"system": ACT_CODE, "code": "OPTIN"}]},
+        ),
+        # Fine-grained provisions: codes (an ICD-10 chapter), a span of clinical time, one
+        # record and what refers to it, a practitioner who may not read.
+        consent(
+            own_patient,
+            {
+                "type": "permit",
+                "dataPeriod": {"start": "2026-01-01"},
+                "provision": [
+                    {
+                        "type": "deny",
+                        "code": [
+                            {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "V"}]}
+                        ],
+                    },
+                    {
+                        "type": "deny",
+                        "actor": [{"role": ROLE, "reference": {"reference": "Practitioner/p1"}}],
+                    },
+                    {
+                        "type": "deny",
+                        "data": [
+                            {"meaning": "dependents", "reference": {"reference": own_patient}}
+                        ],
+                    },
+                ],
+            },
         ),
         # Withdrawing a consent always works: the engine never reads a withdrawn one.
         consent(own_patient, {"type": "permit", "code": [{"text": "anything"}]}, status="inactive"),
@@ -258,7 +304,10 @@ async def test_a_transaction_with_one_bad_consent_writes_nothing(
     person = patient()
     urn = f"urn:uuid:{unique()}"
     good = consent(urn)
-    bad = consent(urn, {"type": "permit", "dataPeriod": {"start": "2026"}})
+    bad = consent(
+        urn,
+        {"type": "permit", "data": [{"meaning": "authoredby", "reference": {"reference": urn}}]},
+    )
     bundle = {
         "resourceType": "Bundle",
         "type": "transaction",
@@ -269,7 +318,7 @@ async def test_a_transaction_with_one_bad_consent_writes_nothing(
         ],
     }
     response = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
-    refused_at(response, "Bundle.entry[2].resource.provision.dataPeriod", "not supported")
+    refused_at(response, "Bundle.entry[2].resource.provision.data[0].meaning", "authoredby")
     assert await find_resources(client, "Patient", identifier=ident(person)) == []
     assert await find_resources(client, "Consent", identifier=ident(good)) == []
 
@@ -305,10 +354,7 @@ async def test_a_batch_refuses_the_bad_consent_in_its_own_entry(
     good = consent(own_patient)
     bad = consent(
         own_patient,
-        {
-            "type": "deny",
-            "data": [{"meaning": "instance", "reference": {"reference": "Observation/o1"}}],
-        },
+        {"type": "deny", "actor": [{"role": ROLE, "reference": {"reference": "Group/g1"}}]},
     )
     bundle = {
         "resourceType": "Bundle",
@@ -323,7 +369,7 @@ async def test_a_batch_refuses_the_bad_consent_in_its_own_entry(
     first, second = response.json()["entry"]
     assert first["response"]["status"].startswith("422")
     [issue] = first["response"]["outcome"]["issue"]
-    assert issue["expression"] == ["Bundle.entry[0].resource.provision.data"]
+    assert issue["expression"] == ["Bundle.entry[0].resource.provision.actor[0].reference"]
     assert second["response"]["status"].startswith("201")
     assert await find_resources(client, "Consent", identifier=ident(bad)) == []
     assert len(await find_resources(client, "Consent", identifier=ident(good))) == 1

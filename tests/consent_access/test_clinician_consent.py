@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from consent_access.records import consent
 from support import (
     FHIR_JSON,
     another_hub,
@@ -95,30 +96,6 @@ async def person(
     )
 
 
-def consent(patient_id: str, **provision: Any) -> dict[str, Any]:
-    """Return an active patient-privacy Consent of a patient with this root provision."""
-    return {
-        "resourceType": "Consent",
-        "status": "active",
-        "scope": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                    "code": "patient-privacy",
-                }
-            ]
-        },
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-        "patient": {"reference": f"Patient/{patient_id}"},
-        "policyRule": {
-            "coding": [
-                {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}
-            ]
-        },
-        "provision": provision,
-    }
-
-
 async def give(person: Person, **provision: Any) -> None:
     """Store a Consent for the person's record at A, written by A."""
     await _create(person.a, consent(person.at_a, **provision))
@@ -128,7 +105,7 @@ async def seen(person: Person, url: str, **params: str) -> set[str]:
     """Return the "Type/id" of every entry the clinician gets from a search, checking that
     the total counts exactly those (nothing when the search's patient is out of sight)."""
     response = await person.clinician.get(url, params=params)
-    if response.status_code == 404 and url.startswith("/fhir/Patient/"):
+    if response.status_code == 404:  # what the path names is out of sight
         return set()
     assert response.status_code == 200, response.text
     bundle = response.json()
@@ -148,39 +125,90 @@ def held_at_a(person: Person) -> set[str]:
     }
 
 
-async def every_path(person: Person) -> set[str]:
-    """Return everything of the person at A the clinician reaches by any path."""
-    found: set[str] = set()
-    for kind, rid in [
-        ("Patient", person.at_a),
-        ("Observation", person.observation_a),
-        ("Observation", person.psychiatric_a),
-        ("Condition", person.condition_a),
-    ]:
-        response = await person.clinician.get(f"/fhir/{kind}/{rid}")
-        assert response.status_code in (200, 404), response.text
-        if response.status_code == 200:
-            found.add(f"{kind}/{rid}")
+async def _read(person: Person, reference: str) -> set[str]:
+    response = await person.clinician.get(f"/fhir/{reference}")
+    assert response.status_code in (200, 404), response.text
+    return returned(response.json()) if response.status_code == 200 else set()
+
+
+async def _batch(person: Person, references: list[str]) -> set[str]:
+    entries = [{"request": {"method": "GET", "url": r}} for r in references]
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": entries}
+    response = await person.clinician.post("/fhir", json=bundle, headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    return {r for r, e in zip(references, response.json()["entry"], strict=True) if "resource" in e}
+
+
+def paths(person: Person) -> list[tuple[str, Any, set[str]]]:
+    """Return each read path of the clinician: its name, how to read it, and which records
+    held at A it can reach at all (its domain; or what it shows of what is visible)."""
     national = f"{CCCD}|{person.cccd}"
-    found |= await seen(person, "/fhir/Patient", identifier=national)
-    found |= await seen(
-        person, "/fhir/Patient", identifier=national, _revinclude="Observation:subject"
-    )
-    found |= await seen(person, "/fhir/Observation", **{"subject.identifier": national})
-    found |= await seen(person, "/fhir/Observation", patient=f"Patient/{person.at_a}")
-    found |= await seen(
-        person,
-        "/fhir/Observation",
-        patient=f"Patient/{person.at_a}",
-        _include="Observation:subject",
-    )
-    found |= await seen(person, f"/fhir/Patient/{person.at_b}/$everything")
-    found |= await seen(person, f"/fhir/Patient/{person.at_a}/Observation")
-    return found & held_at_a(person)
+    patient_a = f"Patient/{person.at_a}"
+    observations = {f"Observation/{person.observation_a}", f"Observation/{person.psychiatric_a}"}
+    condition = f"Condition/{person.condition_a}"
+    singles = [patient_a, *sorted(observations), condition]
+    found: list[tuple[str, Any, set[str]]] = []
+    for reference in singles:
+        found.append((f"read {reference}", _read(person, reference), {reference}))
+        found.append((f"vread {reference}", _read(person, f"{reference}/_history/1"), {reference}))
+        history = seen(person, f"/fhir/{reference}/_history")
+        found.append((f"history {reference}", history, {reference}))
+    found += [
+        ("batch reads", _batch(person, singles), set(singles)),
+        ("Patient?identifier", seen(person, "/fhir/Patient", identifier=national), {patient_a}),
+        (
+            "Patient?identifier&_revinclude",
+            seen(person, "/fhir/Patient", identifier=national, _revinclude="Observation:subject"),
+            # The observations are included only when their patient is a match.
+            lambda visible: (
+                visible & ({patient_a} | observations) if patient_a in visible else set()
+            ),
+        ),
+        (
+            "Observation?subject.identifier",
+            seen(person, "/fhir/Observation", **{"subject.identifier": national}),
+            observations,
+        ),
+        ("Observation?patient", seen(person, "/fhir/Observation", patient=patient_a), observations),
+        (
+            "Observation?patient&_include",
+            seen(person, "/fhir/Observation", patient=patient_a, _include="Observation:subject"),
+            # The patient is included only when an observation of theirs is a match.
+            lambda visible: (
+                visible & (observations | ({patient_a} if visible & observations else set()))
+            ),
+        ),
+        (
+            "Observation?patient=two persons",
+            seen(person, "/fhir/Observation", patient=f"{patient_a},Patient/{person.at_b}"),
+            observations,
+        ),
+        ("Condition?patient", seen(person, "/fhir/Condition", patient=patient_a), {condition}),
+        (
+            "Observation/_history?patient",
+            seen(person, "/fhir/Observation/_history", patient=patient_a),
+            observations,
+        ),
+        ("$everything", seen(person, f"/fhir/Patient/{person.at_b}/$everything"), set(singles)),
+        ("compartment", seen(person, f"/fhir/{patient_a}/Observation"), observations),
+    ]
+    return found
+
+
+async def each_path_shows(person: Person, visible: set[str]) -> None:
+    """Check that each read path, on its own, shows exactly what is visible of the records
+    held at A that it can reach: no more, no less."""
+    wrong = []
+    for name, reading, domain in paths(person):
+        got = await reading & held_at_a(person)
+        expected = domain(visible) if callable(domain) else visible & domain
+        if got != expected:
+            wrong.append(f"{name}: got {sorted(got)}, expected {sorted(expected)}")
+    assert not wrong, "\n".join(wrong)
 
 
 async def test_without_consent_nothing_held_elsewhere_is_seen(person: Person) -> None:
-    assert await every_path(person) == set()
+    await each_path_shows(person, set())
     # Its own facility's records are there all the same.
     everything = await seen(person, f"/fhir/Patient/{person.at_b}/$everything")
     assert everything == {f"Patient/{person.at_b}", f"Observation/{person.observation_b}"}
@@ -192,7 +220,7 @@ async def test_without_consent_nothing_held_elsewhere_is_seen(person: Person) ->
 
 async def test_a_permit_shows_every_record_by_every_path(person: Person) -> None:
     await give(person, type="permit")
-    assert await every_path(person) == held_at_a(person)
+    await each_path_shows(person, held_at_a(person))
     everything = await seen(person, f"/fhir/Patient/{person.at_b}/$everything")
     assert held_at_a(person) | {f"Patient/{person.at_b}"} <= everything
 
@@ -208,7 +236,7 @@ async def test_a_denied_class_is_neither_shown_nor_counted(person: Person) -> No
             }
         ],
     )
-    assert await every_path(person) == {f"Patient/{person.at_a}", f"Condition/{person.condition_a}"}
+    await each_path_shows(person, {f"Patient/{person.at_a}", f"Condition/{person.condition_a}"})
     counted = await person.clinician.get(
         "/fhir/Observation", params={"patient": f"Patient/{person.at_a}", "_summary": "count"}
     )
@@ -221,17 +249,17 @@ async def test_a_denied_security_label_hides_only_what_carries_it(person: Person
         type="permit",
         provision=[{"type": "deny", "securityLabel": [{"system": ACT_CODE, "code": "PSY"}]}],
     )
-    assert await every_path(person) == held_at_a(person) - {f"Observation/{person.psychiatric_a}"}
+    await each_path_shows(person, held_at_a(person) - {f"Observation/{person.psychiatric_a}"})
 
 
 async def test_an_expired_consent_falls_back_to_the_default(person: Person) -> None:
     await give(person, type="permit", period={"start": "2020-01-01", "end": "2021-01-01"})
-    assert await every_path(person) == set()
+    await each_path_shows(person, set())
 
 
 async def test_a_consent_for_another_purpose_does_not_apply(person: Person) -> None:
     await give(person, type="permit", purpose=[{"system": PURPOSE, "code": "ETREAT"}])
-    assert await every_path(person) == set()
+    await each_path_shows(person, set())
 
 
 async def test_a_consent_naming_another_facility_does_not_apply(
@@ -250,22 +278,22 @@ async def test_a_consent_naming_another_facility_does_not_apply(
         "reference": {"identifier": {"system": FACILITY_SYSTEM, "value": unique("CZ")}},
     }
     await give(person, type="permit", actor=[other])
-    assert await every_path(person) == set()
+    await each_path_shows(person, set())
     named = dict(other, reference={"identifier": {"system": FACILITY_SYSTEM, "value": code_b}})
     await give(person, type="permit", actor=[named])
-    assert await every_path(person) == held_at_a(person)
+    await each_path_shows(person, held_at_a(person))
 
 
 async def test_a_deny_overrides_a_permit(person: Person) -> None:
     await give(person, type="permit")
     await give(person, type="deny")
-    assert await every_path(person) == set()
+    await each_path_shows(person, set())
 
 
 async def test_a_consent_of_another_person_opens_nothing(person: Person) -> None:
     stranger = await _create(person.a, patient())
     await _create(person.a, consent(stranger, type="permit"))
-    assert await every_path(person) == set()
+    await each_path_shows(person, set())
 
 
 async def test_a_patient_sees_their_own_records_everywhere_and_nobody_else(
@@ -297,7 +325,7 @@ async def test_breaking_the_glass_reveals_all_but_an_emergency_deny(
         "securityLabel": [{"system": ACT_CODE, "code": "PSY"}],
     }
     await give(person, type="deny", provision=[psychiatric])
-    assert await every_path(person) == set()
+    await each_path_shows(person, set())
     declared = await person.clinician.post(
         "/auth/break-glass",
         data={"reason": "Unconscious on arrival, no history available", "patient": person.at_b},
@@ -306,11 +334,10 @@ async def test_breaking_the_glass_reveals_all_but_an_emergency_deny(
     ordinary = person.clinician
     async with hub_client(app) as person.clinician:
         person.clinician.headers["authorization"] = f"Bearer {declared.json()['access_token']}"
-        revealed = await every_path(person)
+        await each_path_shows(person, held_at_a(person) - {f"Observation/{person.psychiatric_a}"})
     person.clinician = ordinary
-    assert revealed == held_at_a(person) - {f"Observation/{person.psychiatric_a}"}
     # The emergency was the clinician's, for its token's life: their ordinary token is unchanged.
-    assert await every_path(person) == set()
+    await each_path_shows(person, set())
 
 
 @pytest.fixture(scope="module")
@@ -327,24 +354,22 @@ async def test_an_opt_out_deployment_shows_what_no_consent_denies(
     _, code_b, _ = facilities
     ordinary = person.clinician
     async with client_for(opt_out_app, "clinician", facility=code_b) as person.clinician:
-        assert await every_path(person) == held_at_a(person)
+        await each_path_shows(person, held_at_a(person))
         await give(
             person,
             type="permit",
             provision=[{"type": "deny", "securityLabel": [{"system": ACT_CODE, "code": "PSY"}]}],
         )
-        assert await every_path(person) == held_at_a(person) - {
-            f"Observation/{person.psychiatric_a}"
-        }
+        await each_path_shows(person, held_at_a(person) - {f"Observation/{person.psychiatric_a}"})
     person.clinician = ordinary
     # The same person, read through the opt-in hub: only what the consent permits.
-    assert await every_path(person) == held_at_a(person) - {f"Observation/{person.psychiatric_a}"}
+    await each_path_shows(person, held_at_a(person) - {f"Observation/{person.psychiatric_a}"})
 
 
 async def test_a_change_of_consent_applies_to_the_next_request(person: Person) -> None:
-    assert await every_path(person) == set()  # remembered: no consent
+    await each_path_shows(person, set())  # remembered: no consent
     await give(person, type="permit")
-    assert await every_path(person) == held_at_a(person)
+    await each_path_shows(person, held_at_a(person))
 
 
 @pytest.fixture(scope="module")
@@ -360,8 +385,8 @@ async def test_another_processs_change_applies_within_the_cache_time(
     _, code_b, _ = facilities
     ordinary = person.clinician
     async with client_for(other_process, "clinician", facility=code_b) as person.clinician:
-        assert await every_path(person) == set()
+        await each_path_shows(person, set())
         await give(person, type="permit")  # through the first hub
         await asyncio.sleep(0.6)
-        assert await every_path(person) == held_at_a(person)
+        await each_path_shows(person, held_at_a(person))
     person.clinician = ordinary

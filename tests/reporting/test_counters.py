@@ -6,15 +6,21 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from hub.reporting.counters import Counters
 from hub.reporting.coverage import figures
+from tests.reporting.test_reports import hub_at
 from tests.support import FHIR_JSON, another_hub, client_for, patient, unique
 
 CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
+# Drawn without replacement from a seeded generator: the same IDs every run, none twice (a
+# person counted twice would be counted once).
+CITIZEN_IDS = iter(random.Random(130_577).sample(range(10**5), 1000))
 
 
 def citizen_id() -> str:
-    return f"0790850{random.randrange(10**5):05d}"
+    return f"0790850{next(CITIZEN_IDS):05d}"
 
 
 async def stats(app: Any, key: str) -> dict[str, Any]:
@@ -22,10 +28,9 @@ async def stats(app: Any, key: str) -> dict[str, Any]:
     return dict(doc or {})
 
 
-def visit(cccd: str, hours_ago: float) -> dict[str, Any]:
-    """Return a transaction: a Patient, an Encounter that ended some hours ago, and an
+def visit(cccd: str, ended: datetime) -> dict[str, Any]:
+    """Return a transaction: a Patient, an Encounter that ended at an instant, and an
     Observation of it."""
-    ended = datetime.now(UTC) - timedelta(hours=hours_ago)
     person, encounter = f"urn:uuid:{unique()}", f"urn:uuid:{unique()}"
     resources = [
         (person, patient(cccd)),
@@ -66,22 +71,23 @@ def visit(cccd: str, hours_ago: float) -> dict[str, Any]:
     }
 
 
-async def test_an_accepted_transaction_adds_to_its_facility_and_its_day(
-    app: Any, facility_client: Any
-) -> None:
+async def test_an_accepted_transaction_adds_to_its_facility_and_its_day(app: Any) -> None:
     code = unique("C")
-    client = await facility_client(code)
-    response = await client.post("/fhir", json=visit(citizen_id(), 2), headers=FHIR_JSON)
-    assert response.status_code == 200, response.text
+    at = datetime(2026, 2, 2, 20, 30, tzinfo=UTC)
+    async with hub_at(app, at) as hub, client_for(hub, "facility", facility=code) as client:
+        two_hours_before = visit(citizen_id(), at - timedelta(hours=2))
+        response = await client.post("/fhir", json=two_hours_before, headers=FHIR_JSON)
+        assert response.status_code == 200, response.text
     total = await stats(app, f"f|{code}")
     assert total["accepted"] == 1 and total.get("refused", 0) == 0
     assert total["records"] == {"Patient": 1, "Encounter": 1, "Observation": 1}
     assert (total["patients"], total["people"]) == (1, 1)
     assert total["delays"] == 2 and total["timely"] == 2
-    assert 2 * 3600 <= total["delay_seconds"] / total["delays"] < 3 * 3600
-    assert total["first"] == total["last"]
-    day = app.state.counters.day(total["first"])
-    daily = await stats(app, f"d|{code}|{day}")
+    # Two records two hours late; an event time in seconds is read as the end of its second.
+    assert total["delay_seconds"] == pytest.approx(2 * 2 * 3600, abs=2)
+    assert total["first"] == total["last"] == at
+    # 20:30 UTC on 2 February is 03:30 on 3 February in UTC+7.
+    daily = await stats(app, f"d|{code}|2026-02-03")
     assert {k: daily[k] for k in ("accepted", "records", "patients", "people")} == {
         k: total[k] for k in ("accepted", "records", "patients", "people")
     }
@@ -92,10 +98,13 @@ async def test_a_person_counts_once_across_facilities_and_a_late_record_is_not_t
 ) -> None:
     cccd = citizen_id()
     first, second = unique("C"), unique("C")
+    # Read afresh: a second hub of the session counted people this process has not read.
+    app.state.counters.forget()
     people_before = await app.state.counters.people()
     for code, hours in ((first, 1), (second, 72)):
         client = await facility_client(code)
-        assert (await client.post("/fhir", json=visit(cccd, hours))).status_code == 200
+        ended = app.state.clock.now() - timedelta(hours=hours)
+        assert (await client.post("/fhir", json=visit(cccd, ended))).status_code == 200
     assert await app.state.counters.people() == people_before + 1
     assert (await stats(app, f"f|{first}"))["people"] == 1
     later = await stats(app, f"f|{second}")
@@ -127,7 +136,8 @@ async def test_records_read_by_another_facility_count_as_exchanged(app: Any) -> 
     holder, reader = unique("C"), unique("C")
     async with another_hub(app, consent_default="permit") as hub:
         async with client_for(hub, "facility", facility=holder) as own:
-            answer = await own.post("/fhir", json=visit(citizen_id(), 1), headers=FHIR_JSON)
+            ended = hub.state.clock.now() - timedelta(hours=1)
+            answer = await own.post("/fhir", json=visit(citizen_id(), ended), headers=FHIR_JSON)
             assert answer.status_code == 200, answer.text
             person = answer.json()["entry"][0]["response"]["location"].split("/_history")[0]
             assert (await own.get(f"/fhir/{person}/$everything")).status_code == 200
@@ -177,7 +187,7 @@ async def test_another_process_counts_are_read_again_in_the_background(app: Any)
     """Remembered totals answer at once; once older than the cache time they are read again
     while they still answer, and the next report sees what another process counted."""
     settings = app.state.settings
-    counters = Counters(app.state.mongo, settings.zone, settings.national_id_system, 0.0)
+    counters = Counters(app.state.mongo, app.state.clock, settings.national_id_system, 0.0)
     await counters.facilities()
     code = unique("C")
     counted = {"_id": f"f|{code}", "kind": "facility", "facility": code, "accepted": 1}

@@ -5,7 +5,9 @@ roadmap milestone met, behind or missed."""
 import csv
 import io
 import json
-from datetime import date, timedelta
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ from tests.support import (
 
 FACILITY = "https://moh.gov.vn/fhir/sid/facility"
 PROVINCE = "https://ehrhub.org/fhir/StructureDefinition/province"
+# Vietnam's offset, in minutes: the tests work out local days from it by hand.
+UTC_PLUS_7 = 7 * 60
 SYSTEMS = {
     "level": "https://moh.gov.vn/fhir/CodeSystem/facility-level",
     "type": "https://moh.gov.vn/fhir/CodeSystem/facility-type",
@@ -72,11 +76,22 @@ async def submit(app: Any, code: str) -> None:
         assert answer.status_code == 201, answer.text
 
 
+@asynccontextmanager
+async def hub_at(app: Any, at: datetime, **settings: Any) -> AsyncIterator[Any]:
+    """Run a second hub of the deployment in UTC+7 whose clock is stopped at an instant: its
+    writes are stamped and counted then, and its reports speak of then."""
+    async with another_hub(app, utc_offset_minutes=UTC_PLUS_7, **settings) as second:
+        second.state.clock.set(at)
+        yield second
+
+
 async def test_coverage_counts_registered_connected_and_live_per_province_level_facility(
     app: Any, admin: httpx.AsyncClient, ministry: httpx.AsyncClient
 ) -> None:
     province = unique("P")
     codes = await register(admin, province)
+    # The hub's day before any submission (read first: the run may cross midnight meanwhile).
+    yesterday = (app.state.clock.today() - timedelta(days=1)).isoformat()
     await submit(app, codes[0])
     await submit(app, codes[2])
     report = (await ministry.get("/reports/coverage", params={"province": province})).json()
@@ -97,7 +112,6 @@ async def test_coverage_counts_registered_connected_and_live_per_province_level_
     ).json()
     assert hospitals["national"]["registered"] == 2
     # The day before any submission: nothing was connected yet.
-    yesterday = (date.today() - timedelta(days=1)).isoformat()
     before = (
         await ministry.get("/reports/coverage", params={"province": province, "date": yesterday})
     ).json()
@@ -139,7 +153,9 @@ async def test_each_milestone_is_met_behind_or_missed(
 ) -> None:
     province = unique("P")
     codes = await register(admin, province)
-    soon = (date.today() + timedelta(days=30)).isoformat()
+    # 17:30 UTC on 15 June is 00:30 on 16 June in UTC+7: the hub's today is 16 June.
+    at = datetime(2026, 6, 15, 17, 30, tzinfo=UTC)
+    soon = "2026-07-16"  # 30 days after 16 June
     plan = {
         "milestones": [
             {
@@ -166,18 +182,19 @@ async def test_each_milestone_is_met_behind_or_missed(
         ]
     }
     (tmp_path / "roadmap.json").write_text(json.dumps(plan))
-    async with another_hub(app, roadmap_file=tmp_path / "roadmap.json") as hub:
+    async with hub_at(app, at, roadmap_file=tmp_path / "roadmap.json") as hub:
         await submit(hub, codes[0])
         await submit(hub, codes[2])
         async with client_for(hub, "ministry") as ministry:
             report = (await ministry.get("/reports/roadmap")).json()
+            assert report["date"] == "2026-06-16"
             mine = {m["id"]: m for m in report["milestones"]}
             published = [m for m in report["milestones"] if m["id"].startswith("vn-")]
             assert [m["due"] for m in published] == ["2025-09-30", "2026-12-31"]
             hospitals = mine["hospitals"]
             assert (hospitals["actual"]["registered"], hospitals["actual"]["connected"]) == (2, 1)
             assert hospitals["status"] == "behind" and hospitals["days_left"] == 30
-            assert hospitals["trend"][-1] == {"day": report["date"], "connected_share": 0.5}
+            assert hospitals["trend"] == [{"day": "2026-06-16", "connected_share": 0.5}]
             assert (mine["past"]["status"], mine["half"]["status"]) == ("missed", "met")
             await submit(hub, codes[1])
             again = {

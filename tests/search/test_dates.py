@@ -7,10 +7,22 @@ https://hl7.org/fhir/R4/search.html#date  https://hl7.org/fhir/R4/search.html#pr
 """
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
-from search.helpers import Seeded, assert_outcome, expect, get, observation, person, seed
+from search.helpers import (
+    Seeded,
+    assert_outcome,
+    create,
+    expect,
+    get,
+    observation,
+    person,
+    seed,
+    tagged,
+)
+from support import another_hub, client_for, unique
 
 ALL_2024 = {"day", "morning", "instant", "feb", "april", "period-in-march", "period-spanning"}
 
@@ -200,8 +212,34 @@ async def test_last_updated(client: httpx.AsyncClient) -> None:
     assert await data.search(client, "Patient", {"_lastUpdated": f"gt{before:{stamp}}"}) == {"new"}
     assert await data.search(client, "Patient", {"_lastUpdated": f"lt{before:{stamp}}"}) == set()
     assert await data.search(client, "Patient", {"_lastUpdated": f"lt{after:{stamp}}"}) == {"new"}
-    day = f"{datetime.now(UTC):%Y-%m-%d}"
-    assert await data.search(client, "Patient", {"_lastUpdated": f"ge{day}"}) == {"new"}
+
+
+async def test_last_updated_by_day_around_midnight(app: Any) -> None:
+    """A day in _lastUpdated (no time, so read in UTC) holds a write stamped at its last
+    millisecond and not one at the next midnight: a hub whose clock is stopped at each."""
+    async with another_hub(app) as hub, client_for(hub, "facility", facility="F-DATES") as client:
+        tag = unique("t")
+        hub.state.clock.set(datetime(2024, 6, 30, 23, 59, 59, 999_000, tzinfo=UTC))
+        late = await create(client, tagged(person("Lê", "Muộn"), tag))
+        hub.state.clock.set(datetime(2024, 7, 1, tzinfo=UTC))
+        early = await create(client, tagged(person("Lê", "Sớm"), tag))
+        written = Seeded(tag, {"late": late, "early": early})
+        await expect(
+            client,
+            written,
+            "Patient",
+            "_lastUpdated",
+            {
+                "eq2024-06-30": {"late"},
+                "le2024-06-30": {"late"},
+                "lt2024-07-01": {"late"},
+                "eq2024-07-01": {"early"},
+                "ge2024-07-01": {"early"},
+                "gt2024-06-30": {"early"},
+                "ge2024-06-30": {"late", "early"},
+                "eq2024-06-30T23:59:59Z": {"late"},
+            },
+        )
 
 
 async def test_invalid_date_is_400_naming_the_parameter(client: httpx.AsyncClient) -> None:

@@ -126,6 +126,22 @@ def sent(outbox: Path) -> int:
     return int(row[0])
 
 
+def retried(outbox: Path) -> int:
+    """Return the most attempts a pending record has failed, read as another process would."""
+    with sqlite3.connect(outbox, timeout=10) as db:
+        (found,) = db.execute("SELECT MAX(attempts) FROM outbox WHERE state = 'pending'").fetchone()
+    return int(found or 0)
+
+
+def wait_until_retried(outbox: Path, attempts: int, sync: subprocess.Popen[bytes]) -> None:
+    """Wait until a pending record has failed `attempts` times, failing if the sync ends first."""
+    deadline = time.monotonic() + SYNC_SECONDS
+    while retried(outbox) < attempts:
+        assert sync.poll() is None, "the sync ended instead of retrying"
+        assert time.monotonic() < deadline, "the sync did not retry in time"
+        time.sleep(0.05)
+
+
 def wait_until_sent(outbox: Path, count: int, sync: subprocess.Popen[bytes]) -> None:
     """Wait until the sync has sent at least `count` records, failing if it ends first."""
     deadline = time.monotonic() + SYNC_SECONDS
@@ -177,7 +193,8 @@ def test_a_sync_outlives_the_hub_stopping_mid_run(claims: Path, hub: Hub, tmp_pa
     sync = start_sync(claims, hub, outbox, log)
     wait_until_sent(outbox, 12, sync)
     hub.stop()
-    time.sleep(1.5)  # the sync keeps failing and backing off meanwhile
+    # The sync keeps failing and backing off while the hub is away: twice, before it is back.
+    wait_until_retried(outbox, 2, sync)
     assert sync.poll() is None
     assert sent(outbox) < EPISODES
     hub.start()
