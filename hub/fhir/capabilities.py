@@ -26,7 +26,9 @@ _EVERYTHING = {
     "name": "everything",
     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
     "documentation": "Everything about the person: the records of every Patient that carries "
-    "the same national identifier, with start, end, _since, _type and _count",
+    "the same national identifier, as far as the caller may see them, with start, end, "
+    "_since, _type and _count; at the type level (GET Patient/$everything), a patient's own "
+    "whole record",
 }
 _VALIDATE = {
     "name": "validate",
