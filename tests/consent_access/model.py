@@ -58,12 +58,19 @@ class Version:
         _references(self.resource or {}, found)
         return found
 
-    def when(self, written: datetime) -> datetime:
-        """The record's clinical time, else when it was written."""
+    def when(self, written: datetime) -> tuple[datetime, datetime]:
+        """The first and last instant of the record's clinical time (a Period without an end
+        is ongoing), else the instant it was written."""
         resource = self.resource or {}
         text = resource.get("effectiveDateTime") or resource.get("recordedDate")
-        text = text or (resource.get("period") or {}).get("start")
-        return datetime.fromisoformat(text) if text else written
+        if text:
+            return datetime.fromisoformat(text), datetime.fromisoformat(text)
+        period = resource.get("period") or {}
+        if period.get("start"):
+            end = period.get("end")
+            last = datetime.fromisoformat(end) if end else datetime.max.replace(tzinfo=UTC)
+            return datetime.fromisoformat(period["start"]), last
+        return written, written
 
 
 def _codings(node: Any, found: set[tuple[str, str]]) -> None:
@@ -155,8 +162,8 @@ class Kind:
             return PERMIT if purpose == "ETREAT" else 0
         if name == "deny even in emergencies":
             return STANDING
-        if name == "permit recent records":
-            return PERMIT if record.when(written) >= RECENT else 0
+        if name == "permit recent records":  # the record's time overlaps 2026 onwards
+            return PERMIT if record.when(written)[1] >= RECENT else 0
         if name == "permit but depression":
             depressed = any(s == ICD10 and c.startswith("F32") for s, c in record.codes())
             return DENY if depressed else PERMIT

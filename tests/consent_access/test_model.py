@@ -15,7 +15,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -112,6 +112,16 @@ def _citizen(rng: random.Random) -> str:
     return "".join(rng.choice("0123456789") for _ in range(12))
 
 
+def visit(rng: random.Random) -> dict[str, str]:
+    """Return the period of a finished visit: two hours of a day, or still open (a Period
+    without an end is ongoing, FHIR says)."""
+    start = _day(rng)
+    if rng.random() < 0.2:
+        return {"start": start}
+    end = datetime.fromisoformat(start) + timedelta(hours=2)
+    return {"start": start, "end": end.isoformat(timespec="seconds")}
+
+
 def _day(rng: random.Random) -> str:
     """Return a clinical date from mid-2025 to late 2026, in Vietnam."""
     start = datetime(2025, 6, 1, tzinfo=model.VIETNAM)
@@ -161,7 +171,7 @@ async def built(app: Any, request: pytest.FixtureRequest) -> AsyncIterator[Built
                         "code": "AMB",
                     },
                     "subject": {"reference": f"Patient/{pid}"},
-                    "period": {"start": _day(rng)},
+                    "period": visit(rng),
                 }
                 eid = await writer.create(client, encounter, holder)
                 encounters.setdefault(person, []).append(f"Encounter/{eid}")
@@ -169,7 +179,10 @@ async def built(app: Any, request: pytest.FixtureRequest) -> AsyncIterator[Built
                     extra: dict[str, Any] = {"effectiveDateTime": _day(rng)}
                     if rng.random() < 0.5:
                         extra["encounter"] = {"reference": f"Encounter/{eid}"}
-                    if rng.random() < 0.3 or not observations:
+                    # The first observation is labelled (its label is taken off later), the
+                    # fourth is not (a label is added later); the others as drawn.
+                    labelled = rng.random() < 0.3
+                    if (labelled or not observations) and len(observations) != 3:
                         label = rng.choice(model.LABELS)
                         extra["meta"] = {"security": [{"system": model.ACT_CODE, "code": label}]}
                     others = [p for p in at[holder] if world.person_of[p] != person]
@@ -190,7 +203,7 @@ async def built(app: Any, request: pytest.FixtureRequest) -> AsyncIterator[Built
                     await writer.create(client, condition, holder)
         # Versions: relabelled, moved to another patient, updated, deleted (each at least once).
         for n, (key, holder) in enumerate(observations):
-            roll = [0.1, 0.3, 0.4][n] if n < 3 else rng.random()
+            roll = [0.1, 0.3, 0.4, 0.1][n] if n < 4 else rng.random()
             current = world.current(key).resource
             assert current is not None
             body = {k: v for k, v in current.items() if k != "meta"}
