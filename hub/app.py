@@ -42,6 +42,7 @@ from hub.reporting.roadmap import milestones
 from hub.reporting.routes import reports as reports_router
 from hub.reporting.routes import router as quality_router
 from hub.search import layout as search_layout
+from hub.search import values as search_values
 from hub.search.extract import keys as search_keys
 from hub.settings import Settings
 from hub.store.mongo import Mongo
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # The one clock of every "now" and "today" (tests set it to cross a day on purpose).
     app.state.clock = Clock(settings.zone)
+    search_values.use_zone(settings.zone)
     # Read at once: a roadmap file that cannot be read stops the hub before it serves.
     app.state.pack = pack_of(settings.country)
     app.state.milestones = milestones(app.state.pack, settings.roadmap_file)

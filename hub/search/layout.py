@@ -14,8 +14,9 @@ from hub.store.resources import ResourceStore
 
 log = logging.getLogger("ehrhub.search")
 # Raise when extract.py writes keys differently, or the visibility keys written with them
-# (hub/store/scope.py) change; the registry's changes are seen by its hash.
-KEY_FORMAT = 3
+# (hub/store/scope.py) change; the registry's changes are seen by its hash. 4: dates without
+# a zone are the deployment's days (hub/search/values.py).
+KEY_FORMAT = 4
 _REGISTRY = Path(__file__).with_name("parameters.json")
 _PROGRESS_SECONDS = 5.0
 

@@ -9,7 +9,7 @@ import re
 import struct
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 
 # FHIR date, dateTime and instant, and the search forms of them (minutes without seconds).
@@ -64,8 +64,21 @@ def stamp(t: datetime) -> str:
     return t.strftime("%Y%m%d%H%M%S") + f"{t.microsecond // 1000:03d}"
 
 
+# The deployment's zone (`EHRHUB_UTC_OFFSET_MINUTES`; set once by hub/app.py): a date without
+# a zone is read there, as FHIR asks of a server's local dates, so that a day stored or searched
+# for is the country's day, the day a clinician means.
+_local: tzinfo = timezone(timedelta(hours=7))
+
+
+def use_zone(zone: tzinfo) -> None:
+    """Read dates without a zone in this zone from now on (the deployment's)."""
+    global _local
+    _local = zone
+
+
 def date_range(text: str) -> DateRange:
-    """Return the range a FHIR date, dateTime or instant covers, read in UTC without a zone."""
+    """Return the range a FHIR date, dateTime or instant covers; without a zone, a day (or
+    month, year) of the deployment's zone."""
     match = _DATE.fullmatch(text.strip())
     if not match:
         raise BadValue(
@@ -73,7 +86,7 @@ def date_range(text: str) -> DateRange:
         )
     g = match.groupdict()
     zone = g["zone"]
-    tz: timezone = UTC
+    tz: tzinfo = _local if not zone else UTC
     if zone and zone != "Z":
         sign = 1 if zone[0] == "+" else -1
         tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
@@ -90,7 +103,7 @@ def date_range(text: str) -> DateRange:
     return DateRange(low, high, finish is not None and finish - begin <= SHORT_SPAN)
 
 
-def _start(g: dict[str, str | None], tz: timezone) -> datetime:
+def _start(g: dict[str, str | None], tz: tzinfo) -> datetime:
     """Return the first instant a parsed date covers."""
     fraction = g["fraction"]
     return datetime(

@@ -12,9 +12,10 @@ from support import patient, unique
 from hub.core.clock import Clock
 
 REASON = "Unconscious patient in the emergency room, no relatives reachable"
-# Long past: these events must not be the newest of the trail, which other tests read.
-BEFORE_MIDNIGHT = datetime(2020, 2, 28, 23, 59, 59, 999000, tzinfo=UTC)
-AFTER_MIDNIGHT = datetime(2020, 2, 29, 0, 0, 0, 1000, tzinfo=UTC)
+# Long past: these events must not be the newest of the trail, which other tests read. Either
+# side of midnight in the deployment's zone (UTC+7): a day searched for is the country's day.
+BEFORE_MIDNIGHT = datetime(2020, 2, 28, 16, 59, 59, 999000, tzinfo=UTC)
+AFTER_MIDNIGHT = datetime(2020, 2, 28, 17, 0, 0, 1000, tzinfo=UTC)
 
 
 async def test_events_are_recorded_and_found_on_the_clocks_day(
@@ -30,7 +31,7 @@ async def test_events_are_recorded_and_found_on_the_clocks_day(
     finally:
         clock.set(None)
     recorded = [e["recorded"] for e in await events_of(app, auditor.client_id)]
-    assert recorded == ["2020-02-28T23:59:59.999Z", "2020-02-29T00:00:00.001Z"]
+    assert recorded == ["2020-02-28T16:59:59.999Z", "2020-02-28T17:00:00.001Z"]
     for when, expected in [
         (["2020-02-28"], 1),
         (["2020-02-29"], 1),

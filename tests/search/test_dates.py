@@ -24,6 +24,10 @@ from search.helpers import (
 )
 from support import another_hub, client_for, unique
 
+from hub.app import create_app
+from hub.search.values import date_range
+from hub.settings import Settings
+
 ALL_2024 = {"day", "morning", "instant", "feb", "april", "period-in-march", "period-spanning"}
 
 
@@ -215,13 +219,15 @@ async def test_last_updated(client: httpx.AsyncClient) -> None:
 
 
 async def test_last_updated_by_day_around_midnight(app: Any) -> None:
-    """A day in _lastUpdated (no time, so read in UTC) holds a write stamped at its last
-    millisecond and not one at the next midnight: a hub whose clock is stopped at each."""
+    """A day in _lastUpdated (no time, so a day of the deployment's zone, UTC+7) holds a write
+    stamped at its last millisecond and not one at the next midnight there (17:00 UTC): a hub
+    whose clock is stopped at each."""
     async with another_hub(app) as hub, client_for(hub, "facility", facility="F-DATES") as client:
+        assert hub.state.settings.utc_offset_minutes == 7 * 60
         tag = unique("t")
-        hub.state.clock.set(datetime(2024, 6, 30, 23, 59, 59, 999_000, tzinfo=UTC))
+        hub.state.clock.set(datetime(2024, 6, 30, 16, 59, 59, 999_000, tzinfo=UTC))
         late = await create(client, tagged(person("Lê", "Muộn"), tag))
-        hub.state.clock.set(datetime(2024, 7, 1, tzinfo=UTC))
+        hub.state.clock.set(datetime(2024, 6, 30, 17, tzinfo=UTC))
         early = await create(client, tagged(person("Lê", "Sớm"), tag))
         written = Seeded(tag, {"late": late, "early": early})
         await expect(
@@ -237,7 +243,9 @@ async def test_last_updated_by_day_around_midnight(app: Any) -> None:
                 "ge2024-07-01": {"early"},
                 "gt2024-06-30": {"early"},
                 "ge2024-06-30": {"late", "early"},
-                "eq2024-06-30T23:59:59Z": {"late"},
+                "eq2024-06-30T16:59:59Z": {"late"},
+                "eq2024-06-30T23:59:59+07:00": {"late"},
+                "eq2024-06-30T17:00:00Z": {"early"},
             },
         )
 
@@ -274,3 +282,20 @@ async def test_dates_at_the_ends_of_the_calendar_are_answered(client: httpx.Asyn
     for value, status in answered.items():
         response = await client.get("/fhir/Observation", params={"date": value, "_count": "1"})
         assert response.status_code == status, (value, response.text)
+
+
+def test_a_day_without_a_zone_is_the_deployments_day(settings: Settings) -> None:
+    """A date without a zone, stored or searched for, is a day of the deployment's zone: the
+    app sets it from EHRHUB_UTC_OFFSET_MINUTES (a process serves one deployment)."""
+    assert settings.utc_offset_minutes == 7 * 60
+    day = date_range("2024-06-30")
+    assert (day.low, day.high) == ("20240629170000000", "20240630165959999")
+    assert date_range("2024-06-30T08:00:00Z").low == "20240630080000000"
+    try:
+        create_app(settings.model_copy(update={"utc_offset_minutes": 0}))
+        assert date_range("2024-06-30").low == "20240630000000000"
+        create_app(settings.model_copy(update={"utc_offset_minutes": -300}))
+        assert date_range("2024-06-30").low == "20240630050000000"
+    finally:
+        create_app(settings)
+    assert date_range("2024-06-30").low == "20240629170000000"
